@@ -1,0 +1,410 @@
+"""How a vendor logs in: the ``AuthStrategy`` interface and the generic strategies.
+
+A vendor module declares its login by configuring one of these; the mechanisms
+(single flight, refresh windows, re-auth) live in ``tokens.py`` and never here.
+
+- :class:`JSONLogin`           POST JSON credentials, get a token (Cloud4Wi, CambyoPro)
+- :class:`OAuth2PasswordGrant` RFC 6749 password + refresh grants, form or multipart (Wokelo, CloudCX)
+- :class:`OIDCPasswordGrant`   the same, endpoints from OpenID Connect discovery (Keycloak: Wogeez)
+- :class:`APIKeyAuth`          a fixed key sent with every request, no login at all (CloudCX)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidGrantError,
+    ResponseParseError,
+    error_for_status,
+)
+from .response import Response
+from .token import Token, parse_token
+
+__all__ = [
+    "APIKeyAuth",
+    "AuthStrategy",
+    "AuthTransport",
+    "JSONLogin",
+    "OAuth2PasswordGrant",
+    "OIDCPasswordGrant",
+    "require",
+]
+
+
+class AuthTransport(Protocol):
+    """What a strategy may do on the network: one request, retried on transient failures.
+
+    ``url`` is a path below the session's base URL, or an absolute URL. ``form`` is sent
+    as application/x-www-form-urlencoded, ``multipart`` as multipart/form-data, ``json`` as
+    JSON. Error statuses are returned, not raised: the strategy knows what they mean.
+    """
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        multipart: Mapping[str, str] | None = None,
+        token: Token | None = None,
+    ) -> Response: ...
+
+
+def require(name: str, value: str | None) -> str:
+    """A credential argument that must be a non-blank string; the error names it, not its value."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name} is required and must be a non-empty string")
+    return value
+
+
+class AuthStrategy(abc.ABC):
+    """One vendor's login, refresh and logout. Subclasses are declarations plus a little I/O."""
+
+    #: The vendor's name, for logs, events and token-store keys.
+    vendor: str
+    #: Statuses of an API answer that mean "this token is no longer good": re-auth and replay.
+    rejection_statuses: frozenset[int] = frozenset({401})
+    #: The header that carries the token.
+    header_name: str = "Authorization"
+
+    @abc.abstractmethod
+    async def login(self, transport: AuthTransport) -> Token:
+        """Obtain a new token with the long-lived credentials."""
+
+    @property
+    def can_refresh(self) -> bool:
+        return False
+
+    async def refresh(self, transport: AuthTransport, token: Token) -> Token:
+        """Exchange ``token.refresh_token`` for a new token; ``InvalidGrantError`` if refused."""
+        raise NotImplementedError
+
+    @property
+    def can_logout(self) -> bool:
+        return False
+
+    async def logout(self, transport: AuthTransport, token: Token) -> None:  # noqa: B027
+        """Revoke ``token`` at the server, where the vendor documents a way to (default: none)."""
+
+    def static_token(self) -> Token | None:
+        """A token that needs no login (an API key), else None."""
+        return None
+
+    def header_value(self, token: Token) -> str:
+        return token.authorization_header()
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """Who logs in (a client id, a username): not secret, hashed into token-store keys."""
+
+    @abc.abstractmethod
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this strategy holds, so logs and error messages can redact them."""
+
+
+def _bearer_from_header(response: Response) -> str | None:
+    value = response.headers.get("Authorization", "")
+    scheme, _, credential = value.partition(" ")
+    return credential.strip() or None if scheme.lower() == "bearer" else None
+
+
+def login_error(
+    response: Response, *, vendor: str, refreshing: bool, secrets: tuple[str, ...]
+) -> APIError:
+    """The typed error for a refused login or refresh, quoting the server's reason (redacted)."""
+    body = response.json_object()
+    code = body.get("error")
+    reasons = [
+        str(part)[:200]
+        for part in (code, body.get("error_description"), body.get("message"))
+        if isinstance(part, str) and part
+    ]
+    reason = ": ".join(reasons) or response.excerpt(120) or "no reason given"
+    for secret in secrets:
+        if secret:
+            reason = reason.replace(secret, "***")
+    what = "refresh" if refreshing else "login"
+    common: dict[str, Any] = {
+        "status": response.status,
+        "method": response.method,
+        "url": response.url,
+        "request_id": response.request_id,
+        "body_excerpt": reason,
+    }
+    if refreshing and code == "invalid_grant":
+        return InvalidGrantError(
+            f"{vendor} refused the refresh token (HTTP {response.status}): {reason}; "
+            "a full login is needed",
+            **common,
+        )
+    if response.status in (400, 401, 403):
+        return AuthenticationError(
+            f"{vendor} {what} failed (HTTP {response.status}): {reason}; check the credentials",
+            **common,
+        )
+    return error_for_status(
+        response.status,
+        method=response.method,
+        url=response.url,
+        request_id=response.request_id,
+        body_excerpt=reason,
+        detail=f"{vendor} {what} failed: {reason}",
+    )
+
+
+def _token_from(
+    response: Response, strategy: AuthStrategy, *, refreshing: bool, default_lifetime: float | None
+) -> Token:
+    if response.status >= 400:
+        raise login_error(
+            response, vendor=strategy.vendor, refreshing=refreshing, secrets=strategy.secrets()
+        )
+    header_token = _bearer_from_header(response)
+    try:
+        body = response.json()
+    except ResponseParseError:
+        if header_token is None:
+            raise
+        body = {}
+    return parse_token(body, default_lifetime=default_lifetime, header_token=header_token)
+
+
+@attrs.define(eq=False, kw_only=True)
+class JSONLogin(AuthStrategy):
+    """POST ``body`` as JSON to ``login_path``; the answer may be any shape ``parse_token`` reads."""
+
+    vendor: str
+    login_path: str
+    body: Mapping[str, str] = attrs.field(repr=False)
+    #: The body field naming who logs in (not secret), e.g. ``clientKey``.
+    identity_field: str
+    #: Lifetime when the answer does not give one (Cloud4Wi documents one day).
+    default_lifetime: float | None = None
+    #: POST here with the token, no body, to revoke it; None when the vendor has no logout.
+    logout_path: str | None = None
+    rejection_statuses: frozenset[int] = frozenset({401})
+
+    @property
+    def identity(self) -> str:
+        return self.body[self.identity_field]
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v for k, v in self.body.items() if k != self.identity_field)
+
+    async def login(self, transport: AuthTransport) -> Token:
+        response = await transport.send("POST", self.login_path, json=dict(self.body))
+        return _token_from(
+            response, self, refreshing=False, default_lifetime=self.default_lifetime
+        )
+
+    @property
+    def can_logout(self) -> bool:
+        return self.logout_path is not None
+
+    async def logout(self, transport: AuthTransport, token: Token) -> None:
+        if self.logout_path is None:
+            return
+        response = await transport.send("POST", self.logout_path, token=token)
+        # 401: the token was already invalid, which is what a logout wants anyway.
+        if response.status >= 400 and response.status != 401:
+            raise login_error(
+                response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+            )
+
+
+@attrs.define(eq=False, kw_only=True)
+class OAuth2PasswordGrant(AuthStrategy):
+    """RFC 6749 resource-owner password grant, refreshed with the ``refresh_token`` grant."""
+
+    vendor: str
+    token_url: str
+    client_id: str
+    client_secret: str | None = attrs.field(repr=False)
+    username: str
+    password: str = attrs.field(repr=False)
+    #: How the grant is encoded: RFC 6749 says form; Wokelo documents multipart form-data.
+    encoding: Literal["form", "multipart"] = "form"
+    scope: str | None = None
+    #: RFC 7009 revocation endpoint, if the server has one.
+    revocation_url: str | None = None
+    default_lifetime: float | None = None
+    rejection_statuses: frozenset[int] = frozenset({401})
+
+    @property
+    def identity(self) -> str:
+        return f"{self.client_id}/{self.username}"
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.client_secret, self.password) if s)
+
+    def _client_fields(self) -> dict[str, str]:
+        fields = {"client_id": self.client_id}
+        if self.client_secret is not None:
+            fields["client_secret"] = self.client_secret
+        return fields
+
+    async def _token_endpoint(self, transport: AuthTransport) -> str:
+        return self.token_url
+
+    async def _grant(
+        self, transport: AuthTransport, fields: dict[str, str], *, refreshing: bool
+    ) -> Token:
+        url = await self._token_endpoint(transport)
+        fields |= self._client_fields()
+        if self.encoding == "multipart":
+            response = await transport.send("POST", url, multipart=fields)
+        else:
+            response = await transport.send("POST", url, form=fields)
+        return _token_from(
+            response, self, refreshing=refreshing, default_lifetime=self.default_lifetime
+        )
+
+    async def login(self, transport: AuthTransport) -> Token:
+        fields = {"grant_type": "password", "username": self.username, "password": self.password}
+        if self.scope:
+            fields["scope"] = self.scope
+        return await self._grant(transport, fields, refreshing=False)
+
+    @property
+    def can_refresh(self) -> bool:
+        return True
+
+    async def refresh(self, transport: AuthTransport, token: Token) -> Token:
+        if token.refresh_token is None:
+            raise ValueError("refresh() needs a token with a refresh_token")
+        fields = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+        new = await self._grant(transport, fields, refreshing=True)
+        if new.refresh_token is None:
+            # Servers that do not rotate keep the old refresh token valid.
+            new = attrs.evolve(
+                new, refresh_token=token.refresh_token, refresh_expires_at=token.refresh_expires_at
+            )
+        return new
+
+    async def _revocation_endpoint(self, transport: AuthTransport) -> str | None:
+        return self.revocation_url
+
+    @property
+    def can_logout(self) -> bool:
+        return self.revocation_url is not None
+
+    async def logout(self, transport: AuthTransport, token: Token) -> None:
+        url = await self._revocation_endpoint(transport)
+        if url is None:
+            return
+        # RFC 7009: revoking the refresh token ends the grant; answers 200 even for unknown tokens.
+        if token.refresh_token:
+            value, hint = token.refresh_token, "refresh_token"
+        else:
+            value, hint = token.access_token, "access_token"
+        response = await transport.send(
+            "POST", url, form={"token": value, "token_type_hint": hint, **self._client_fields()}
+        )
+        if response.status >= 400:
+            raise login_error(
+                response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+            )
+
+
+@attrs.define(eq=False, kw_only=True)
+class OIDCPasswordGrant(OAuth2PasswordGrant):
+    """OpenID Connect: every endpoint comes from ``{issuer}/.well-known/openid-configuration``.
+
+    Discovery is fetched once, on the first login, and cached. Logout posts the refresh
+    token to the ``end_session_endpoint`` and, where the server has one, revokes it at
+    the ``revocation_endpoint`` too.
+    """
+
+    token_url: str = ""
+    issuer: str = ""
+    _metadata: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+
+    async def discover(self, transport: AuthTransport) -> dict[str, Any]:
+        """The issuer's discovery document, fetched once."""
+        if self._metadata is None:
+            url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            response = await transport.send("GET", url)
+            if response.status >= 400:
+                raise error_for_status(
+                    response.status,
+                    method="GET",
+                    url=url,
+                    request_id=response.request_id,
+                    body_excerpt=response.excerpt(),
+                    detail="OpenID Connect discovery failed; check the issuer URL",
+                )
+            metadata = response.json()
+            if not isinstance(metadata, dict) or not isinstance(
+                metadata.get("token_endpoint"), str
+            ):
+                raise ResponseParseError(
+                    f"{url} is not an OpenID Connect discovery document (no token_endpoint)"
+                )
+            self._metadata = metadata
+        return self._metadata
+
+    async def _token_endpoint(self, transport: AuthTransport) -> str:
+        return str((await self.discover(transport))["token_endpoint"])
+
+    async def _revocation_endpoint(self, transport: AuthTransport) -> str | None:
+        value = (await self.discover(transport)).get("revocation_endpoint")
+        return value if isinstance(value, str) else None
+
+    @property
+    def can_logout(self) -> bool:
+        return True
+
+    async def logout(self, transport: AuthTransport, token: Token) -> None:
+        metadata = await self.discover(transport)
+        end_session = metadata.get("end_session_endpoint")
+        if isinstance(end_session, str) and token.refresh_token:
+            response = await transport.send(
+                "POST",
+                end_session,
+                form={"refresh_token": token.refresh_token, **self._client_fields()},
+            )
+            # 400 invalid_grant: the session had already ended.
+            if response.status >= 400 and response.json_object().get("error") != "invalid_grant":
+                raise login_error(
+                    response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+                )
+        await super().logout(transport, token)
+
+
+@attrs.define(eq=False, kw_only=True)
+class APIKeyAuth(AuthStrategy):
+    """A fixed key sent with every request (``Authorization: Bearer <key>`` by default)."""
+
+    vendor: str
+    api_key: str = attrs.field(repr=False)
+    header_name: str = "Authorization"
+    #: Put before the key in the header; empty for headers such as ``X-API-Key: <key>``.
+    scheme: str = "Bearer"
+
+    @property
+    def identity(self) -> str:
+        import hashlib
+
+        return "api-key:" + hashlib.sha256(self.api_key.encode()).hexdigest()[:16]
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,)
+
+    async def login(self, transport: AuthTransport) -> Token:
+        return self.static_token()
+
+    def static_token(self) -> Token:
+        return Token(access_token=self.api_key, token_type=self.scheme or "Bearer")
+
+    def header_value(self, token: Token) -> str:
+        return f"{self.scheme} {token.access_token}" if self.scheme else token.access_token

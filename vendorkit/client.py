@@ -1,0 +1,150 @@
+"""``VendorClient``: what every vendor client shares, so a vendor module is only a declaration.
+
+A vendor client is a thin, typed face on one :class:`SessionManager`: it declares the
+base URL and the login (an :class:`AuthStrategy`), and adds one method per documented
+endpoint. Everything else, listed here once, is the same for every vendor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import ssl as _ssl
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypedDict, Unpack
+
+import aiohttp
+
+from .auth import AuthStrategy
+from .errors import ConfigurationError
+from .events import EventHook, Stats
+from .response import Response
+from .retry import RetryPolicy
+from .session import SessionManager
+from .stores.base import TokenStore
+from .token import Token
+from .tokens import RefreshWindows
+
+__all__ = ["SessionOptions", "VendorClient"]
+
+
+class SessionOptions(TypedDict, total=False):
+    """Keyword arguments every client passes through to its :class:`SessionManager`."""
+
+    token_store: TokenStore | None
+    retry: RetryPolicy | None
+    timeout: float | None
+    connect_timeout: float | None
+    logout_timeout: float
+    headers: Mapping[str, str] | None
+    max_connections: int
+    max_concurrency: int | None
+    session: aiohttp.ClientSession | None
+    ssl: _ssl.SSLContext | bool
+    allow_insecure_http: bool
+    event_hooks: Mapping[str, Iterable[EventHook]] | None
+    refresh_windows: RefreshWindows | None
+
+
+class VendorClient:
+    """Base of the vendor clients: lifecycle, token, escape hatch, configuration from env."""
+
+    #: ``VENDORKIT_<ENV_NAME>_<ARGUMENT>`` names the environment variables of ``from_env``.
+    env_name: ClassVar[str]
+
+    def __init__(self, base_url: str, auth: AuthStrategy, **options: Unpack[SessionOptions]):
+        self.session = SessionManager(base_url, auth, **options)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.session.base_url}>"
+
+    @property
+    def token(self) -> Token | None:
+        """The current token, or None before the first login (no I/O)."""
+        return self.session.token
+
+    @property
+    def stats(self) -> Stats:
+        """Counters: requests, errors, retries, logins, refreshes, reauths, logouts."""
+        return self.session.stats
+
+    async def login(self) -> Token:
+        """Log in now. Not needed before calls: the first call logs in by itself."""
+        return await self.session.login()
+
+    async def logout(self) -> bool:
+        """Revoke the token at the vendor (where it documents how) and remove it from the
+        token store, for every process that shares the store. Returns whether a revocation
+        request was sent."""
+        return await self.session.logout()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Response:
+        """Call any endpoint below the base URL, authenticated: the escape hatch for
+        endpoints this client has no typed method for."""
+        return await self.session.request(
+            method, path, params=params, json=json, data=data, headers=headers,
+            idempotent=idempotent,
+        )
+
+    async def aclose(self) -> None:
+        """Close the client: revoke the token unless the store is shared, release connections."""
+        await self.session.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @classmethod
+    def env_variables(cls) -> dict[str, str]:
+        """The constructor argument each ``VENDORKIT_<VENDOR>_<FIELD>`` variable fills."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        return {
+            f"VENDORKIT_{cls.env_name}_{p.name.upper()}": p.name
+            for p in params
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+
+    @classmethod
+    def from_env(
+        cls, *, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> Self:
+        """Build a client from ``VENDORKIT_<VENDOR>_<FIELD>`` environment variables.
+
+        Keyword arguments override the environment (and pass session options through).
+        A missing required variable is a :class:`ConfigurationError` that names it.
+        """
+        environ = os.environ if environ is None else environ
+        signature = inspect.signature(cls.__init__)
+        kwargs: dict[str, Any] = {}
+        missing = []
+        for variable, name in cls.env_variables().items():
+            if name in options:
+                continue
+            value = environ.get(variable)
+            if value is not None:
+                kwargs[name] = value
+            elif signature.parameters[name].default is inspect.Parameter.empty:
+                missing.append(variable)
+        if missing:
+            raise ConfigurationError(
+                f"{cls.__name__}.from_env: missing environment variable(s) {', '.join(missing)}"
+            )
+        return cls(**kwargs, **options)

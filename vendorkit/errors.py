@@ -1,0 +1,202 @@
+"""The exceptions vendorkit raises.
+
+::
+
+    VendorkitError
+     +-- ConfigurationError          bad arguments or missing environment variables
+     +-- TransportError              the request got no HTTP answer
+     |    +-- ConnectError           could not connect, or the connection dropped
+     |    +-- TimeoutError           no complete answer in time (also a builtin TimeoutError)
+     +-- ResponseParseError          an answer that does not have the documented shape
+     |    +-- TokenResponseError     a login answer without a usable token
+     +-- APIError                    an HTTP error status
+          +-- BadRequestError        400, 409, 410, 422
+          +-- AuthenticationError    401, and failed logins
+          |    +-- InvalidGrantError a refresh token the server no longer accepts
+          +-- PermissionDeniedError  403
+          +-- NotFoundError          404
+          +-- RateLimitError         429, with ``retry_after``
+          +-- ServerError            5xx
+
+Messages never contain a secret: bodies are quoted only as a short excerpt, and token
+responses are described by their keys, never their values.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConnectError",
+    "InvalidGrantError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseParseError",
+    "ServerError",
+    "TimeoutError",
+    "TokenResponseError",
+    "TransportError",
+    "VendorkitError",
+    "error_for_status",
+]
+
+
+class VendorkitError(Exception):
+    """Root of every error vendorkit raises."""
+
+
+class ConfigurationError(VendorkitError, ValueError):
+    """An argument or environment variable is missing or invalid; names it, never its value."""
+
+
+class TransportError(VendorkitError):
+    """The request got no HTTP answer. Safe to retry for idempotent calls."""
+
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", request_sent: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+        #: False only when the connection was never made, so the server cannot have seen it.
+        self.request_sent = request_sent
+
+
+class ConnectError(TransportError):
+    """Could not connect, or the server closed the connection before a full answer."""
+
+
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """No complete answer within the timeout."""
+
+
+class ResponseParseError(VendorkitError):
+    """A response body does not have the shape the vendor documents."""
+
+
+class TokenResponseError(ResponseParseError):
+    """A login or refresh answer carried no usable token (keys are named, values never)."""
+
+
+class APIError(VendorkitError):
+    """The server answered with an error status."""
+
+    status: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        url: str = "",
+        request_id: str | None = None,
+        body_excerpt: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class BadRequestError(APIError):
+    """400, 409, 410 or 422: the request itself is wrong; fix it before trying again."""
+
+
+class AuthenticationError(APIError):
+    """401, or a login the server refused: check the credentials."""
+
+
+class InvalidGrantError(AuthenticationError):
+    """The server no longer accepts a refresh token (``invalid_grant``): log in again."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credentials are valid but not allowed to do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. ``retry_after`` is the server's wait, in seconds, if it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the server failed; usually worth retrying later."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: BadRequestError,
+    410: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+_ADVICE: dict[type[APIError], str] = {
+    BadRequestError: "check the request's parameters",
+    AuthenticationError: "check the credentials",
+    PermissionDeniedError: "the credentials lack access to this resource",
+    NotFoundError: "check the path and identifiers",
+    RateLimitError: "slow down and retry later",
+    ServerError: "the server failed; retry later",
+    APIError: "see the response body",
+}
+
+
+def error_class(status: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else APIError
+
+
+def error_for_status(
+    status: int,
+    *,
+    method: str,
+    url: str,
+    request_id: str | None = None,
+    body_excerpt: str = "",
+    headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
+    detail: str | None = None,
+) -> APIError:
+    """Build the typed error for an HTTP error answer, with a message a person can act on."""
+    cls = error_class(status)
+    message = f"{method} {url} -> HTTP {status}"
+    if detail:
+        message += f": {detail}"
+    message += f" ({_ADVICE.get(cls, _ADVICE[APIError])})"
+    if request_id:
+        message += f" [request id {request_id}]"
+    kwargs: dict[str, object] = {
+        "status": status,
+        "method": method,
+        "url": url,
+        "request_id": request_id,
+        "body_excerpt": body_excerpt,
+        "headers": headers,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)  # type: ignore[arg-type]
