@@ -43,5 +43,9 @@ ERROR_BODY_EXCERPT = 200
 STORE_LOCK_TTL = 15.0
 STORE_WAIT_TIMEOUT = 20.0
 STORE_POLL_INTERVAL = 0.05
+#: Redis token store: connect and command timeout, seconds; and after Redis failed, how long
+#: to serve from this process's memory before trying Redis again.
+STORE_REDIS_TIMEOUT = 2.0
+STORE_RETRY_PAUSE = 5.0
 
 USER_AGENT = "vendorkit/0.1"

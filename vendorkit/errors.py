@@ -4,6 +4,7 @@
 
     VendorkitError
      +-- ConfigurationError          bad arguments or missing environment variables
+     +-- TokenStoreError             a shared token store failed (``strict=True``) or timed out
      +-- TransportError              the request got no HTTP answer
      |    +-- ConnectError           could not connect, or the connection dropped
      |    +-- TimeoutError           no complete answer in time (also a builtin TimeoutError)
@@ -41,6 +42,7 @@ __all__ = [
     "ServerError",
     "TimeoutError",
     "TokenResponseError",
+    "TokenStoreError",
     "TransportError",
     "VendorkitError",
     "error_for_status",
@@ -53,6 +55,11 @@ class VendorkitError(Exception):
 
 class ConfigurationError(VendorkitError, ValueError):
     """An argument or environment variable is missing or invalid; names it, never its value."""
+
+
+class TokenStoreError(VendorkitError):
+    """A shared token store (Redis, a file) could not be used: unreachable with
+    ``strict=True``, or another process held the login lock past the wait timeout."""
 
 
 class TransportError(VendorkitError):

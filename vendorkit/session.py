@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import ipaddress
 import logging
 import ssl as _ssl
@@ -270,22 +271,18 @@ class SessionManager:
         not retried once they may have reached the server, unless it is True).
         """
         method = method.upper()
-        url = self._url(path)
-        tokens = self.tokens if authenticate else None
-        response, sent = await self._exchange(
-            method, url, params=params, json=json, data=data, headers=headers,
-            idempotent=idempotent, tokens=tokens,
+        send = functools.partial(
+            self._exchange, method, self._url(path), params=params, json=json, data=data,
+            headers=headers, idempotent=idempotent, tokens=self.tokens if authenticate else None,
         )
+        response, sent = await send()
         if sent is not None and response.status in self._rejection_statuses:
             self.events.emit("reauth", status=response.status, path=path)
             logger.info("vendorkit: %s rejected the token on %s %s (HTTP %d); "
                         "logging in again and replaying once",
                         self.auth.vendor, method, path, response.status)
             await self.tokens.reject(self._transport, sent)
-            response, sent = await self._exchange(
-                method, url, params=params, json=json, data=data, headers=headers,
-                idempotent=idempotent, tokens=tokens,
-            )
+            response, sent = await send()
         if response.status >= 400:
             self.events.emit("error", status=response.status, path=path)
             raise self._error(response)

@@ -204,13 +204,16 @@ class SandboxState:
         self.counters.logins += 1
         return self._grant(subject, str(uuid.uuid4()), refresh=refresh)
 
-    def refresh(self, value: str, *, revoke_old_access: bool = False) -> Grant | None:
-        """Rotate a refresh token; None if it is dead. Reusing a rotated one ends its session."""
+    def refresh(
+        self, value: str, *, revoke_old_access: bool = False, replay_ends_session: bool = False
+    ) -> Grant | None:
+        """Rotate a refresh token; None if it is dead, expired or already rotated."""
         old = self._tokens.get(value)
         if old is None or old.kind != "refresh" or old.dead or self._expired(old):
             return None
-        if old.rotated:  # replay of a used refresh token: treat the session as stolen
-            self._kill(self._sessions[old.session])
+        if old.rotated:
+            if replay_ends_session:  # a replayed refresh token may be stolen: end its session
+                self._kill(self._sessions[old.session])
             return None
         old.rotated = True
         if revoke_old_access:
@@ -262,8 +265,9 @@ class SandboxState:
         renewal = self._issue("refresh", subject, session, self.refresh_lifetime)
         return Grant(access, renewal, session)
 
-    def _issue(self, kind: Literal["access", "refresh"], subject: str, session: str,
-               lifetime: float) -> Issued:
+    def _issue(
+        self, kind: Literal["access", "refresh"], subject: str, session: str, lifetime: float
+    ) -> Issued:
         issued_at = time.time()
         # Integral lifetimes give integer claims, as real servers do; fractional ones stay exact.
         exp = issued_at + lifetime
@@ -463,8 +467,9 @@ async def _inject(fault: Fault, request: web.Request, handler: WebHandler) -> we
             body = {"error": "sandbox_fault", "status": fault.status}
             return reply(fault.status, body, **headers)
         content_type = "application/json" if _is_json(fault.body) else "text/plain"
-        return web.Response(status=fault.status, text=fault.body, content_type=content_type,
-                            headers=headers)
+        return web.Response(
+            status=fault.status, text=fault.body, content_type=content_type, headers=headers
+        )
     if fault.kind == "malformed":
         if fault.format == "html":
             return web.Response(text=HTML_ERROR_BODY, content_type="text/html")
@@ -479,12 +484,16 @@ async def _inject(fault: Fault, request: web.Request, handler: WebHandler) -> we
 async def _cut_short(request: web.Request, answer: web.StreamResponse) -> web.StreamResponse:
     """Send the headers (full Content-Length) and half the body, then hang up."""
     body = answer.body if isinstance(answer, web.Response) else None
-    payload = bytes(body) if isinstance(body, (bytes, bytearray)) and len(body) >= 2 else b"{}  "
-    stream = web.StreamResponse(status=answer.status, headers={
-        "Content-Type": answer.headers.get("Content-Type", "application/json")})
-    stream.content_length = len(payload)
+    if not isinstance(body, (bytes, bytearray)) or len(body) < 2:
+        _hang_up(request)  # nothing to cut in half: the handler ran but no answer arrives
+        return answer
+    stream = web.StreamResponse(
+        status=answer.status,
+        headers={"Content-Type": answer.headers.get("Content-Type", "application/json")},
+    )
+    stream.content_length = len(body)
     await stream.prepare(request)
-    await stream.write(payload[: len(payload) // 2])
+    await stream.write(body[: len(body) // 2])
     _hang_up(request)
     return stream
 
@@ -526,9 +535,13 @@ def queue_fault(faults: Faults, spec: Mapping[str, object]) -> None:
     retry_after = spec.get("retry_after")
     if kind == "fail":
         body = spec.get("body")
-        faults.fail_next(n, int(_number(spec, "status", 503)), target=target,
-                         retry_after=None if retry_after is None else str(retry_after),
-                         body=None if body is None else str(body))
+        faults.fail_next(
+            n,
+            int(_number(spec, "status", 503)),
+            target=target,
+            retry_after=None if retry_after is None else str(retry_after),
+            body=None if body is None else str(body),
+        )
     elif kind == "drop":
         faults.drop_next(n, mid_body=spec.get("mid_body") is True, target=target)
     elif kind == "malformed":
@@ -573,6 +586,7 @@ class OAuthDialect:
     token_fields: Callable[[SandboxState, Grant], dict[str, object]]
     secret_required: bool = True  # False for a public client (Keycloak's wogeez-api)
     rotation_revokes_access: bool = False
+    replay_ends_session: bool = False
 
 
 def oauth_token_endpoint(dialect: OAuthDialect) -> Handler:
@@ -589,18 +603,24 @@ def oauth_token_endpoint(dialect: OAuthDialect) -> Handler:
         if grant_type not in ("password", "refresh_token"):
             return refuse(state, dialect.unsupported)
         client_id, client_secret = basic_credentials(request) or (
-            form.get("client_id"), form.get("client_secret"))
+            form.get("client_id"),
+            form.get("client_secret"),
+        )
         expected = state.credentials
         if client_id != expected["client_id"] or (
-                dialect.secret_required and client_secret != expected["client_secret"]):
+            dialect.secret_required and client_secret != expected["client_secret"]
+        ):
             return refuse(state, dialect.bad_client)
         names = ("username", "password") if grant_type == "password" else ("refresh_token",)
         for name in names:
             if name not in form:
                 return refuse(state, dialect.missing(name))
         if grant_type == "refresh_token":
-            grant = state.refresh(form["refresh_token"],
-                                  revoke_old_access=dialect.rotation_revokes_access)
+            grant = state.refresh(
+                form["refresh_token"],
+                revoke_old_access=dialect.rotation_revokes_access,
+                replay_ends_session=dialect.replay_ends_session,
+            )
             if grant is None:
                 return refuse(state, dialect.dead_refresh)
         elif (form["username"], form["password"]) == (expected["username"], expected["password"]):
@@ -673,8 +693,7 @@ async def serve(
         token_style=spec.token_style,
         token_prefix=spec.token_prefix,
     )
-    runner = web.AppRunner(spec.make_app(state), access_log=None,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(spec.make_app(state), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -701,10 +720,17 @@ async def serve_all(
     async with contextlib.AsyncExitStack() as stack:
         running: dict[str, RunningSandbox] = {}
         for offset, vendor in enumerate(vendors):
-            running[vendor] = await stack.enter_async_context(serve(
-                vendor, host=host, port=port + offset if port else 0,
-                token_lifetime=token_lifetime, credentials=(credentials or {}).get(vendor),
-                refresh_lifetime=refresh_lifetime, clock_skew=clock_skew))
+            running[vendor] = await stack.enter_async_context(
+                serve(
+                    vendor,
+                    host=host,
+                    port=port + offset if port else 0,
+                    token_lifetime=token_lifetime,
+                    credentials=(credentials or {}).get(vendor),
+                    refresh_lifetime=refresh_lifetime,
+                    clock_skew=clock_skew,
+                )
+            )
         yield running
 
 
@@ -723,11 +749,19 @@ class SandboxThread:
         clock_skew: float = 0.0,
     ) -> None:
         self._serve = functools.partial(
-            serve_all, tuple(vendors), host=host, port=port, token_lifetime=token_lifetime,
-            credentials=credentials, refresh_lifetime=refresh_lifetime, clock_skew=clock_skew)
+            serve_all,
+            tuple(vendors),
+            host=host,
+            port=port,
+            token_lifetime=token_lifetime,
+            credentials=credentials,
+            refresh_lifetime=refresh_lifetime,
+            clock_skew=clock_skew,
+        )
         self.sandboxes: dict[str, RunningSandbox] = {}
         self._started: concurrent.futures.Future[dict[str, RunningSandbox]] = (
-            concurrent.futures.Future())
+            concurrent.futures.Future()
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="vendorkit-sandbox", daemon=True)
@@ -737,8 +771,12 @@ class SandboxThread:
         self.sandboxes = self._started.result(timeout=30)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)

@@ -71,8 +71,9 @@ async def organizations(call: Call) -> web.StreamResponse:
         return reply(400, {"error": "Invalid sortReverse: must be true or false"})
     if cid == "missing":
         return reply(404, {"error": "Customer not found"})
-    orgs = sorted(seed_organizations(cid), key=lambda org: org.sort_key(sort_by),
-                  reverse=reverse == "true")
+    orgs = sorted(
+        seed_organizations(cid), key=lambda org: org.sort_key(sort_by), reverse=reverse == "true"
+    )
     return web.json_response([org.to_json() for org in orgs])
 
 
@@ -92,11 +93,19 @@ class Organization:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "id": self.id, "name": self.name, "cid": self.cid,
-            "created": _iso(self.created_ms), "created_absolute": self.created_ms,
-            "updated": _iso(self.updated_ms), "status": self.status, "tags": list(self.tags),
-            "portalTheme": {"primaryColor": self.color, "layout": "split",
-                            "logoUrl": f"https://cdn.cloud4wi.test/logos/{self.id}.png"},
+            "id": self.id,
+            "name": self.name,
+            "cid": self.cid,
+            "created": _iso(self.created_ms),
+            "created_absolute": self.created_ms,
+            "updated": _iso(self.updated_ms),
+            "status": self.status,
+            "tags": list(self.tags),
+            "portalTheme": {
+                "primaryColor": self.color,
+                "layout": "split",
+                "logoUrl": f"https://cdn.cloud4wi.test/logos/{self.id}.png",
+            },
         }
 
 
@@ -106,14 +115,18 @@ def seed_organizations(cid: str) -> list[Organization]:
     orgs = []
     for _ in range(rng.randint(3, 7)):
         created = 1_600_000_000_000 + rng.randrange(150_000_000_000)
-        orgs.append(Organization(
-            id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            name=f"{rng.choice(BRANDS)} {rng.choice(KINDS)} {rng.randint(1, 99)}",
-            cid=cid, created_ms=created, updated_ms=created + rng.randrange(10_000_000_000),
-            status=rng.choice(("active", "active", "active", "suspended")),
-            tags=tuple(rng.sample(TAGS, rng.randint(0, 3))),
-            color=f"#{rng.randrange(0x1000000):06x}",
-        ))
+        orgs.append(
+            Organization(
+                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                name=f"{rng.choice(BRANDS)} {rng.choice(KINDS)} {rng.randint(1, 99)}",
+                cid=cid,
+                created_ms=created,
+                updated_ms=created + rng.randrange(10_000_000_000),
+                status=rng.choice(("active", "active", "active", "suspended")),
+                tags=tuple(rng.sample(TAGS, rng.randint(0, 3))),
+                color=f"#{rng.randrange(0x1000000):06x}",
+            )
+        )
     return orgs
 
 
@@ -129,11 +142,15 @@ def reject(refusal: Refusal) -> web.Response:
 
 
 def make_app(state: SandboxState) -> web.Application:
-    return build_app(state, [
-        auth("POST", "/v1/sts/login/services", login),
-        auth("POST", "/v1/sts/logout", logout, protected=True),
-        api("GET", "/v2/customers/organizations/{cid}", organizations),
-    ], reject)
+    return build_app(
+        state,
+        [
+            auth("POST", "/v1/sts/login/services", login),
+            auth("POST", "/v1/sts/logout", logout, protected=True),
+            api("GET", "/v2/customers/organizations/{cid}", organizations),
+        ],
+        reject,
+    )
 
 
 VENDOR = Vendor(

@@ -29,30 +29,79 @@ from vendorkit.sandbox._core import (
 USER_COUNT = 2500
 MAX_PAGE_SIZE = 200
 OAUTH_FIELDS = ("client_id", "client_secret", "username", "password")
-FIRST = ("Ana", "Ben", "Chen", "Dana", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Julia", "Kenji",
-         "Lena", "Marco", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara")
-LAST = ("Silva", "Okafor", "Wang", "Novak", "Berg", "Haddad", "Kowalski", "Sato", "Rossi", "Meyer",
-        "Dubois", "Patel", "Jensen", "Moreau", "Costa", "Larsen", "Ivanova", "Tanaka", "Nilsen")
+FIRST = (
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dana",
+    "Eli",
+    "Fatima",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Kenji",
+    "Lena",
+    "Marco",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+)
+LAST = (
+    "Silva",
+    "Okafor",
+    "Wang",
+    "Novak",
+    "Berg",
+    "Haddad",
+    "Kowalski",
+    "Sato",
+    "Rossi",
+    "Meyer",
+    "Dubois",
+    "Patel",
+    "Jensen",
+    "Moreau",
+    "Costa",
+    "Larsen",
+    "Ivanova",
+    "Tanaka",
+    "Nilsen",
+)
 
 
 def _token_fields(state: SandboxState, grant: Grant) -> dict[str, object]:
     assert grant.refresh is not None
-    return {"access_token": grant.access.value, "token_type": "Bearer",
-            "expires_in": seconds(state.token_lifetime), "refresh_token": grant.refresh.value,
-            "scope": "openapi"}
+    return {
+        "access_token": grant.access.value,
+        "token_type": "Bearer",
+        "expires_in": seconds(state.token_lifetime),
+        "refresh_token": grant.refresh.value,
+        "scope": "openapi",
+    }
 
 
 DIALECT = OAuthDialect(
     content_type="application/x-www-form-urlencoded",
-    unreadable=(400, {"error": "invalid_request",
-                      "error_description": "OAuth 2.0 Parameter: grant_type"}),
-    unsupported=(400, {"error": "unsupported_grant_type",
-                       "error_description": "OAuth 2.0 Parameter: grant_type"}),
+    unreadable=(
+        400,
+        {"error": "invalid_request", "error_description": "OAuth 2.0 Parameter: grant_type"},
+    ),
+    unsupported=(
+        400,
+        {"error": "unsupported_grant_type", "error_description": "OAuth 2.0 Parameter: grant_type"},
+    ),
     bad_client=(401, {"error": "invalid_client"}),
     bad_user=(400, {"error": "invalid_grant", "error_description": "Bad credentials"}),
     dead_refresh=(400, {"error": "invalid_grant"}),
-    missing=lambda name: (400, {"error": "invalid_request",
-                                "error_description": f"OAuth 2.0 Parameter: {name}"}),
+    missing=lambda name: (
+        400,
+        {"error": "invalid_request", "error_description": f"OAuth 2.0 Parameter: {name}"},
+    ),
     token_fields=_token_fields,
 )
 
@@ -67,32 +116,52 @@ def users() -> tuple[dict[str, object], ...]:
         first, last = rng.choice(FIRST), rng.choice(LAST)
         user_name = f"{first[0]}{last}{number:04d}".lower()
         created = start + datetime.timedelta(seconds=rng.randrange(3 * 365 * 86400))
-        seeded.append({
-            "id": str(260390634491792800 + number * 7919), "userName": user_name,
-            "displayName": f"{first} {last}", "email": f"{user_name}@cloudcx.test",
-            "extensionNumber": str(1000 + number), "status": 1 if rng.random() < 0.9 else 0,
-            "role": rng.choice(("agent", "agent", "agent", "supervisor", "admin")),
-            "createTime": created.strftime("%Y-%m-%d %H:%M:%S"),
-        })
+        seeded.append(
+            {
+                "id": str(260390634491792800 + number * 7919),
+                "userName": user_name,
+                "displayName": f"{first} {last}",
+                "email": f"{user_name}@cloudcx.test",
+                "extensionNumber": str(1000 + number),
+                "status": 1 if rng.random() < 0.9 else 0,
+                "role": rng.choice(("agent", "agent", "agent", "supervisor", "admin")),
+                "createTime": created.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
     return tuple(seeded)
 
 
 async def user_page(call: Call) -> web.StreamResponse:
     """GET /openapi/v2/user/page?pageIndex=1&pageSize=25&keywords= (pageIndex is 1-based)."""
     query = call.request.query
-    page_index, page_size = _positive(query.get("pageIndex", "1")), _positive(
-        query.get("pageSize", "10"))
+    page_index, page_size = (
+        _positive(query.get("pageIndex", "1")),
+        _positive(query.get("pageSize", "10")),
+    )
     if page_index is None:
         return reply(400, {"code": 400, "msg": "pageIndex must be a positive integer"})
     if page_size is None or page_size > MAX_PAGE_SIZE:
         return reply(400, {"code": 400, "msg": f"pageSize must be between 1 and {MAX_PAGE_SIZE}"})
     keywords = query.get("keywords", "").strip().lower()
-    matching = [u for u in users() if not keywords or any(
-        keywords in str(u[field]).lower() for field in ("userName", "displayName", "email"))]
+    matching = [
+        u
+        for u in users()
+        if not keywords
+        or any(keywords in str(u[field]).lower() for field in ("userName", "displayName", "email"))
+    ]
     start = (page_index - 1) * page_size
-    return web.json_response({"code": 0, "msg": "success", "data": {
-        "total": len(matching), "pageIndex": page_index, "pageSize": page_size,
-        "list": matching[start:start + page_size]}})
+    return web.json_response(
+        {
+            "code": 0,
+            "msg": "success",
+            "data": {
+                "total": len(matching),
+                "pageIndex": page_index,
+                "pageSize": page_size,
+                "list": matching[start : start + page_size],
+            },
+        }
+    )
 
 
 def _positive(text: str) -> int | None:
@@ -105,10 +174,14 @@ def reject(refusal: Refusal) -> web.Response:
 
 def make_app(state: SandboxState) -> web.Application:
     state.add_static_token(state.credentials["api_key"], subject="api-key")
-    return build_app(state, [
-        auth("POST", "/oauth/token", oauth_token_endpoint(DIALECT)),
-        api("GET", "/openapi/v2/user/page", user_page),
-    ], reject)
+    return build_app(
+        state,
+        [
+            auth("POST", "/oauth/token", oauth_token_endpoint(DIALECT)),
+            api("GET", "/openapi/v2/user/page", user_page),
+        ],
+        reject,
+    )
 
 
 def client_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
@@ -118,10 +191,13 @@ def client_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
 
 VENDOR = Vendor(
     name="cloudcx",
-    credentials={"client_id": "260390634491792831814845",
-                 "client_secret": "6d624c35-978b-4c1e-9f2a-59d727f2ea19",
-                 "username": "sandbox.admin", "password": "g1xDQbHNTCu7-wnZ11Wh",
-                 "api_key": "cxk_61QCFxxsNA1ZuHxbP9egY9JPUlzswhCx707f00113904151c"},
+    credentials={
+        "client_id": "260390634491792831814845",
+        "client_secret": "6d624c35-978b-4c1e-9f2a-59d727f2ea19",
+        "username": "sandbox.admin",
+        "password": "g1xDQbHNTCu7-wnZ11Wh",
+        "api_key": "cxk_61QCFxxsNA1ZuHxbP9egY9JPUlzswhCx707f00113904151c",
+    },
     token_lifetime=3599,
     make_app=make_app,
     client_kwargs=client_kwargs,

@@ -38,38 +38,71 @@ OIDC = f"{REALM}/protocol/openid-connect"
 FORM = "application/x-www-form-urlencoded"
 COMPANY_COUNT = 300
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 2000  # Spring Data's defaults
-FILTER_FIELDS = ("country", "sector", "size")
-COUNTRIES = {"FR": "France", "DE": "Germany", "ES": "Spain", "IT": "Italy", "BE": "Belgium",
-             "NL": "Netherlands", "PT": "Portugal"}
-SECTORS = ("Agrifood", "Construction", "Energy", "Healthcare", "Industry", "Retail", "Software",
-           "Transport")
-SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+FILTER_FIELDS = ("country", "sector", "headcount")  # not "size": that is the page size
+COUNTRIES = {
+    "FR": "France",
+    "DE": "Germany",
+    "ES": "Spain",
+    "IT": "Italy",
+    "BE": "Belgium",
+    "NL": "Netherlands",
+    "PT": "Portugal",
+}
+SECTORS = (
+    "Agrifood",
+    "Construction",
+    "Energy",
+    "Healthcare",
+    "Industry",
+    "Retail",
+    "Software",
+    "Transport",
+)
+HEADCOUNTS = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 SYLLABLES = ("ga", "lo", "mi", "ver", "tes", "bra", "no", "vi", "ka", "ren", "sol", "dor", "ti")
 
 
 def _token_fields(state: SandboxState, grant: Grant) -> dict[str, object]:
     assert grant.refresh is not None
-    return {"access_token": grant.access.value, "expires_in": seconds(state.token_lifetime),
-            "refresh_expires_in": seconds(state.refresh_lifetime),
-            "refresh_token": grant.refresh.value, "token_type": "Bearer", "not-before-policy": 0,
-            "session_state": grant.session, "scope": "openid profile email"}
+    return {
+        "access_token": grant.access.value,
+        "expires_in": seconds(state.token_lifetime),
+        "refresh_expires_in": seconds(state.refresh_lifetime),
+        "refresh_token": grant.refresh.value,
+        "token_type": "Bearer",
+        "not-before-policy": 0,
+        "session_state": grant.session,
+        "scope": "openid profile email",
+    }
 
 
-BAD_CLIENT: Reply = (401, {"error": "invalid_client",
-                    "error_description": "Invalid client or Invalid client credentials"})
+BAD_CLIENT: Reply = (
+    401,
+    {
+        "error": "invalid_client",
+        "error_description": "Invalid client or Invalid client credentials",
+    },
+)
 DIALECT = OAuthDialect(
     content_type=FORM,
-    unreadable=(400, {"error": "invalid_request",
-                      "error_description": "Missing form parameter: grant_type"}),
-    unsupported=(400, {"error": "unsupported_grant_type",
-                       "error_description": "Unsupported grant_type"}),
+    unreadable=(
+        400,
+        {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"},
+    ),
+    unsupported=(
+        400,
+        {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"},
+    ),
     bad_client=BAD_CLIENT,
     bad_user=(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
     dead_refresh=(400, {"error": "invalid_grant", "error_description": "Token is not active"}),
-    missing=lambda name: (400, {"error": "invalid_request",
-                                "error_description": f"Missing parameter: {name}"}),
+    missing=lambda name: (
+        400,
+        {"error": "invalid_request", "error_description": f"Missing parameter: {name}"},
+    ),
     token_fields=_token_fields,
     secret_required=False,
+    replay_ends_session=True,
 )
 
 
@@ -77,21 +110,29 @@ async def discovery(call: Call) -> web.StreamResponse:
     """GET /realms/wogeez/.well-known/openid-configuration, URLs built from the request's host."""
     base = f"{call.request.scheme}://{call.request.host}"
     oidc = base + OIDC
-    return web.json_response({
-        "issuer": base + REALM,
-        "authorization_endpoint": f"{oidc}/auth", "token_endpoint": f"{oidc}/token",
-        "introspection_endpoint": f"{oidc}/token/introspect",
-        "userinfo_endpoint": f"{oidc}/userinfo", "end_session_endpoint": f"{oidc}/logout",
-        "revocation_endpoint": f"{oidc}/revoke", "jwks_uri": f"{oidc}/certs",
-        "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": ["code"], "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                       "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-    })
+    return web.json_response(
+        {
+            "issuer": base + REALM,
+            "authorization_endpoint": f"{oidc}/auth",
+            "token_endpoint": f"{oidc}/token",
+            "introspection_endpoint": f"{oidc}/token/introspect",
+            "userinfo_endpoint": f"{oidc}/userinfo",
+            "end_session_endpoint": f"{oidc}/logout",
+            "revocation_endpoint": f"{oidc}/revoke",
+            "jwks_uri": f"{oidc}/certs",
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+        }
+    )
 
 
 async def certs(call: Call) -> web.StreamResponse:
@@ -102,8 +143,9 @@ async def certs(call: Call) -> web.StreamResponse:
 async def _client_form(call: Call) -> dict[str, str] | web.Response:
     """The form of a logout or revoke request from the realm's client, or the refusal."""
     if call.request.content_type != FORM:
-        return reply(400, {"error": "invalid_request",
-                           "error_description": f"Content-Type must be {FORM}"})
+        return reply(
+            400, {"error": "invalid_request", "error_description": f"Content-Type must be {FORM}"}
+        )
     form = await form_fields(call.request)
     basic = basic_credentials(call.request)
     client_id = basic[0] if basic else form.get("client_id")
@@ -131,8 +173,9 @@ async def revoke(call: Call) -> web.StreamResponse:
     if not form.get("token"):
         return reply(400, {"error": "invalid_request", "error_description": "Token not provided"})
     if form.get("token_type_hint", "access_token") not in ("access_token", "refresh_token"):
-        return reply(400, {"error": "unsupported_token_type",
-                           "error_description": "Unsupported token type"})
+        return reply(
+            400, {"error": "unsupported_token_type", "error_description": "Unsupported token type"}
+        )
     if call.state.revoke(form["token"]):
         call.state.counters.revocations += 1
     return web.Response(status=200)
@@ -140,9 +183,14 @@ async def revoke(call: Call) -> web.StreamResponse:
 
 async def userinfo(call: Call) -> web.StreamResponse:
     subject = call.bearer.subject
-    return web.json_response({"sub": str(uuid.uuid5(uuid.NAMESPACE_URL, subject)),
-                              "preferred_username": subject, "email_verified": True,
-                              "email": f"{subject}@wogeez.test"})
+    return web.json_response(
+        {
+            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, subject)),
+            "preferred_username": subject,
+            "email_verified": True,
+            "email": f"{subject}@wogeez.test",
+        }
+    )
 
 
 @cache
@@ -153,13 +201,18 @@ def companies() -> tuple[dict[str, object], ...]:
     for number in range(1, COMPANY_COUNT + 1):
         name = "".join(rng.sample(SYLLABLES, rng.randint(2, 3))).capitalize()
         country = rng.choice(sorted(COUNTRIES))
-        seeded.append({
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "name": f"{name} {rng.choice(('SAS', 'GmbH', 'SL', 'SRL', 'BV'))} {number}",
-            "country": country, "countryName": COUNTRIES[country],
-            "sector": rng.choice(SECTORS), "size": rng.choice(SIZES),
-            "foundedYear": rng.randint(1950, 2023), "website": f"https://{name.lower()}.test",
-        })
+        seeded.append(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "name": f"{name} {rng.choice(('SAS', 'GmbH', 'SL', 'SRL', 'BV'))} {number}",
+                "country": country,
+                "countryName": COUNTRIES[country],
+                "sector": rng.choice(SECTORS),
+                "headcount": rng.choice(HEADCOUNTS),
+                "foundedYear": rng.randint(1950, 2023),
+                "website": f"https://{name.lower()}.test",
+            }
+        )
     return tuple(seeded)
 
 
@@ -168,10 +221,21 @@ async def search_filters(call: Call) -> web.StreamResponse:
     items = []
     for field in FILTER_FIELDS:
         counts = collections.Counter(str(c[field]) for c in companies())
-        parameters = [{"name": COUNTRIES.get(value, value) if field == "country" else value,
-                       "value": value, "count": counts[value]} for value in sorted(counts)]
-        items.append({"field": field, "definition": {"type": "TERMS", "parameters": parameters},
-                      "scope": "COMPANY"})
+        parameters = [
+            {
+                "name": COUNTRIES.get(value, value) if field == "country" else value,
+                "value": value,
+                "count": counts[value],
+            }
+            for value in sorted(counts)
+        ]
+        items.append(
+            {
+                "field": field,
+                "definition": {"type": "TERMS", "parameters": parameters},
+                "scope": "COMPANY",
+            }
+        )
     return web.json_response({"items": items})
 
 
@@ -198,13 +262,21 @@ def _page(call: Call, rows: Sequence[dict[str, object]]) -> web.Response:
     page = max(_int(query.get("page"), 0), 0)
     size = min(_int(query.get("size"), DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
     size = size if size > 0 else DEFAULT_PAGE_SIZE
-    content = list(rows[page * size:(page + 1) * size])
+    content = list(rows[page * size : (page + 1) * size])
     total_pages = -(-len(rows) // size)
-    return web.json_response({
-        "content": content, "totalElements": len(rows), "totalPages": total_pages,
-        "number": page, "size": size, "numberOfElements": len(content),
-        "first": page == 0, "last": page >= total_pages - 1, "empty": not content,
-    })
+    return web.json_response(
+        {
+            "content": content,
+            "totalElements": len(rows),
+            "totalPages": total_pages,
+            "number": page,
+            "size": size,
+            "numberOfElements": len(content),
+            "first": page == 0,
+            "last": page >= total_pages - 1,
+            "empty": not content,
+        }
+    )
 
 
 def _int(text: str | None, default: int) -> int:
@@ -216,22 +288,29 @@ def _int(text: str | None, default: int) -> int:
 
 def reject(refusal: Refusal) -> web.Response:
     description = "Token expired" if refusal == "expired" else "Token is not active"
-    return reply(401, {"error": "invalid_token", "error_description": description},
-                 **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return reply(
+        401,
+        {"error": "invalid_token", "error_description": description},
+        **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def make_app(state: SandboxState) -> web.Application:
-    return build_app(state, [
-        auth("GET", f"{REALM}/.well-known/openid-configuration", discovery),
-        auth("POST", f"{OIDC}/token", oauth_token_endpoint(DIALECT)),
-        auth("POST", f"{OIDC}/logout", logout),
-        auth("POST", f"{OIDC}/revoke", revoke),
-        auth("GET", f"{OIDC}/certs", certs),
-        auth("GET", f"{OIDC}/userinfo", userinfo, protected=True),
-        api("GET", "/resources/search/filters", search_filters),
-        api("GET", "/resources/search", search),
-        api("GET", "/companies", list_companies),
-    ], reject)
+    return build_app(
+        state,
+        [
+            auth("GET", f"{REALM}/.well-known/openid-configuration", discovery),
+            auth("POST", f"{OIDC}/token", oauth_token_endpoint(DIALECT)),
+            auth("POST", f"{OIDC}/logout", logout),
+            auth("POST", f"{OIDC}/revoke", revoke),
+            auth("GET", f"{OIDC}/certs", certs),
+            auth("GET", f"{OIDC}/userinfo", userinfo, protected=True),
+            api("GET", "/resources/search/filters", search_filters),
+            api("GET", "/resources/search", search),
+            api("GET", "/companies", list_companies),
+        ],
+        reject,
+    )
 
 
 def client_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
@@ -240,8 +319,11 @@ def client_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
 
 VENDOR = Vendor(
     name="wogeez",
-    credentials={"username": "sandbox-user", "password": "YW-hRkcF1gzBviYkX5oH",
-                 "client_id": "wogeez-api"},
+    credentials={
+        "username": "sandbox-user",
+        "password": "YW-hRkcF1gzBviYkX5oH",
+        "client_id": "wogeez-api",
+    },
     token_lifetime=300,
     make_app=make_app,
     client_kwargs=client_kwargs,

@@ -36,22 +36,63 @@ SEARCH_BY = ("name", "domain", "permalink")
 COMPANY_TYPES = ("all", "public", "private")
 FAILING_COMPANY = "fail-me"
 PENDING_FOR, PROCESSING_UNTIL = 0.1, 0.3  # seconds after creation
-PREFIXES = ("Acme", "Nova", "Quantum", "Blue", "Vertex", "Helio", "Lumen", "Orbit", "Pine",
-            "Silver", "Atlas", "Cobalt")
-SUFFIXES = ("Labs", "AI", "Robotics", "Health", "Pay", "Grid", "Bio", "Logistics", "Analytics",
-            "Energy")
-INDUSTRIES = ("Software", "Fintech", "Healthcare", "Climate", "Logistics", "Semiconductors",
-              "Biotech", "Retail", "Security", "Media")
-PLACES = (("US", "United States", ("San Francisco", "New York", "Austin", "Boston")),
-          ("GB", "United Kingdom", ("London", "Cambridge")), ("DE", "Germany", ("Berlin",)),
-          ("IN", "India", ("Bengaluru", "Pune")), ("FR", "France", ("Paris", "Lyon")))
+PREFIXES = (
+    "Acme",
+    "Nova",
+    "Quantum",
+    "Blue",
+    "Vertex",
+    "Helio",
+    "Lumen",
+    "Orbit",
+    "Pine",
+    "Silver",
+    "Atlas",
+    "Cobalt",
+)
+SUFFIXES = (
+    "Labs",
+    "AI",
+    "Robotics",
+    "Health",
+    "Pay",
+    "Grid",
+    "Bio",
+    "Logistics",
+    "Analytics",
+    "Energy",
+)
+INDUSTRIES = (
+    "Software",
+    "Fintech",
+    "Healthcare",
+    "Climate",
+    "Logistics",
+    "Semiconductors",
+    "Biotech",
+    "Retail",
+    "Security",
+    "Media",
+)
+PLACES = (
+    ("US", "United States", ("San Francisco", "New York", "Austin", "Boston")),
+    ("GB", "United Kingdom", ("London", "Cambridge")),
+    ("DE", "Germany", ("Berlin",)),
+    ("IN", "India", ("Bengaluru", "Pune")),
+    ("FR", "France", ("Paris", "Lyon")),
+)
 ROUNDS = ("Seed", "Series A", "Series B", "Series C", "Series D")
 
 
 def _token_fields(state: SandboxState, grant: Grant) -> dict[str, object]:
     assert grant.refresh is not None
-    return {"access_token": grant.access.value, "expires_in": seconds(state.token_lifetime),
-            "token_type": "Bearer", "scope": "read write", "refresh_token": grant.refresh.value}
+    return {
+        "access_token": grant.access.value,
+        "expires_in": seconds(state.token_lifetime),
+        "token_type": "Bearer",
+        "scope": "read write",
+        "refresh_token": grant.refresh.value,
+    }
 
 
 DIALECT = OAuthDialect(
@@ -61,8 +102,10 @@ DIALECT = OAuthDialect(
     bad_client=(401, {"error": "invalid_client"}),
     bad_user=(400, {"error": "invalid_grant", "error_description": "Invalid credentials given."}),
     dead_refresh=(400, {"error": "invalid_grant"}),
-    missing=lambda name: (400, {"error": "invalid_request",
-                                "error_description": f"Request is missing {name} parameter."}),
+    missing=lambda name: (
+        400,
+        {"error": "invalid_request", "error_description": f"Request is missing {name} parameter."},
+    ),
     token_fields=_token_fields,
     rotation_revokes_access=True,
 )
@@ -83,15 +126,24 @@ class Company:
     last_round: tuple[str, int, str] | None  # type, amount in USD, announced on
 
     def to_json(self) -> dict[str, object]:
-        funding = None if self.last_round is None else dict(
-            zip(("type", "amount_usd", "announced_on"), self.last_round, strict=True))
+        funding = (
+            None
+            if self.last_round is None
+            else dict(zip(("type", "amount_usd", "announced_on"), self.last_round, strict=True))
+        )
         return {
-            "name": self.name, "permalink": self.permalink,
+            "name": self.name,
+            "permalink": self.permalink,
             "short_description": f"{self.name} builds {self.industries[0].lower()} products.",
-            "founded_year": self.founded_year, "ipo_status": "public" if self.public else "private",
-            "hq": f"{self.city}, {self.country}", "industries": list(self.industries),
-            "website": f"https://www.{self.domain}", "ticker": self.ticker,
-            "country_code": self.country_code, "country": self.country, "domain": self.domain,
+            "founded_year": self.founded_year,
+            "ipo_status": "public" if self.public else "private",
+            "hq": f"{self.city}, {self.country}",
+            "industries": list(self.industries),
+            "website": f"https://www.{self.domain}",
+            "ticker": self.ticker,
+            "country_code": self.country_code,
+            "country": self.country,
+            "domain": self.domain,
             "last_funding_round": funding,
         }
 
@@ -109,15 +161,30 @@ def companies() -> tuple[Company, ...]:
     for name in sorted(names):
         code, country, cities = rng.choice(PLACES)
         public = rng.random() < 0.25
-        last_round = None if public or rng.random() < 0.2 else (
-            rng.choice(ROUNDS), rng.randrange(1, 300) * 1_000_000,
-            f"{rng.randint(2018, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
-        seeded.append(Company(
-            name=name, permalink=name.lower().replace(" ", "-"),
-            domain=name.lower().replace(" ", "") + ".com", founded_year=rng.randint(1990, 2022),
-            public=public, ticker=name.replace(" ", "")[:4].upper() if public else None,
-            country_code=code, country=country, city=rng.choice(cities),
-            industries=tuple(rng.sample(INDUSTRIES, rng.randint(1, 3))), last_round=last_round))
+        last_round = (
+            None
+            if public or rng.random() < 0.2
+            else (
+                rng.choice(ROUNDS),
+                rng.randrange(1, 300) * 1_000_000,
+                f"{rng.randint(2018, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            )
+        )
+        seeded.append(
+            Company(
+                name=name,
+                permalink=name.lower().replace(" ", "-"),
+                domain=name.lower().replace(" ", "") + ".com",
+                founded_year=rng.randint(1990, 2022),
+                public=public,
+                ticker=name.replace(" ", "")[:4].upper() if public else None,
+                country_code=code,
+                country=country,
+                city=rng.choice(cities),
+                industries=tuple(rng.sample(INDUSTRIES, rng.randint(1, 3))),
+                last_round=last_round,
+            )
+        )
     return tuple(seeded)
 
 
@@ -132,8 +199,12 @@ async def search(call: Call) -> web.StreamResponse:
         return _error(400, f"search_by must be one of {', '.join(SEARCH_BY)}")
     if company_type not in COMPANY_TYPES:
         return _error(400, f"company_type must be one of {', '.join(COMPANY_TYPES)}")
-    found = [c.to_json() for c in companies() if c.matches(text, search_by)
-             and company_type in ("all", "public" if c.public else "private")]
+    found = [
+        c.to_json()
+        for c in companies()
+        if c.matches(text, search_by)
+        and company_type in ("all", "public" if c.public else "private")
+    ]
     return web.json_response({"status": "success", "data": found, "count": len(found)})
 
 
@@ -189,10 +260,17 @@ async def request_result(call: Call) -> web.StreamResponse:
     if status in ("PENDING", "PROCESSING"):
         return _error(409, "Request not completed")
     if status == "FAILED":
-        return web.json_response({"request_id": job.request_id, "status": status, "data": None,
-                                  "message": f"Enrichment failed for {job.company!r}"})
-    return web.json_response({"request_id": job.request_id, "status": status,
-                              "data": enrichment(job.company)})
+        return web.json_response(
+            {
+                "request_id": job.request_id,
+                "status": status,
+                "data": None,
+                "message": f"Enrichment failed for {job.company!r}",
+            }
+        )
+    return web.json_response(
+        {"request_id": job.request_id, "status": status, "data": enrichment(job.company)}
+    )
 
 
 def enrichment(company: str) -> dict[str, object]:
@@ -222,27 +300,37 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def reject(refusal: Refusal) -> web.Response:
-    return reply(401, {"detail": "Authentication credentials were not provided."},
-                 **{"WWW-Authenticate": 'Bearer realm="api"'})
+    return reply(
+        401,
+        {"detail": "Authentication credentials were not provided."},
+        **{"WWW-Authenticate": 'Bearer realm="api"'},
+    )
 
 
 def make_app(state: SandboxState) -> web.Application:
-    app = build_app(state, [
-        auth("POST", "/auth/token/", oauth_token_endpoint(DIALECT)),
-        api("GET", "/api/enterprise/company/search", search),
-        api("POST", "/api/enterprise/company/enrich/", enrich),
-        api("GET", "/api/enterprise/request/status/", request_status),
-        api("GET", "/api/enterprise/request/result/", request_result),
-    ], reject)
+    app = build_app(
+        state,
+        [
+            auth("POST", "/auth/token/", oauth_token_endpoint(DIALECT)),
+            api("GET", "/api/enterprise/company/search", search),
+            api("POST", "/api/enterprise/company/enrich/", enrich),
+            api("GET", "/api/enterprise/request/status/", request_status),
+            api("GET", "/api/enterprise/request/result/", request_result),
+        ],
+        reject,
+    )
     app[REQUESTS] = {}
     return app
 
 
 VENDOR = Vendor(
     name="wokelo",
-    credentials={"client_id": "wk-sandbox-client",
-                 "client_secret": "WH7qPPrCyB9dBZF7TyUMqMnT_Hl85bVb",
-                 "username": "analyst@sandbox.test", "password": "rjl7N_X5Wgwih8YgxUF3"},
+    credentials={
+        "client_id": "wk-sandbox-client",
+        "client_secret": "WH7qPPrCyB9dBZF7TyUMqMnT_Hl85bVb",
+        "username": "analyst@sandbox.test",
+        "password": "rjl7N_X5Wgwih8YgxUF3",
+    },
     token_lifetime=2628288,
     make_app=make_app,
 )

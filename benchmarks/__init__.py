@@ -1,0 +1,1 @@
+"""Benchmarks: vendorkit side by side with raw aiohttp, httpx and authlib (see README.md)."""

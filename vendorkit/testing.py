@@ -1,0 +1,1 @@
+"""pytest fixtures for users' own tests (placeholder: being written)."""
