@@ -23,6 +23,7 @@ import os
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -164,11 +165,13 @@ async def _authlib(target: Target, cold: bool) -> tuple[Call, Close]:
     Cloud4Wi's login is not an OAuth2 grant, so the token is fetched by hand once and
     given to the client, which then adds it to every call and checks its expiry.
     """
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    with warnings.catch_warnings():  # authlib 1.9 asks for httpx2; httpx is what it uses here
+        warnings.simplefilter("ignore")
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
 
     client = AsyncOAuth2Client(**_httpx_options())
-    answer = await client.post(
-        target.base_url + LOGIN_PATH, json=target.login_body, withhold_token=True
+    answer = await client.request(
+        "POST", target.base_url + LOGIN_PATH, json=target.login_body, withhold_token=True
     )
     if answer.status_code != 200:
         raise CallFailed(f"login answered HTTP {answer.status_code}")
@@ -217,30 +220,38 @@ CONTENDERS = {c.name: c for c in (
 # --- the driver --------------------------------------------------------------------------
 
 
-async def drive(call: Call, n: int, concurrency: int) -> None:
-    """Make ``n`` calls with at most ``concurrency`` in flight (workers pulling from a count)."""
+async def drive(call: Call, n: int, concurrency: int, *, deadline: float = 0.0) -> int:
+    """Make ``n`` calls with at most ``concurrency`` in flight (workers pulling from a
+    count); with a ``deadline`` (``time.monotonic()``), no call starts after it.
+    Returns the calls made."""
     remaining = n
 
     async def worker() -> None:
         nonlocal remaining
         while remaining > 0:
+            if deadline and time.monotonic() >= deadline:
+                return
             remaining -= 1
             await call()
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return n - remaining
 
 
 async def measure(
-    contender: Contender, target: Target, *, n: int, concurrency: int, warmup: int, cold: bool
+    contender: Contender, target: Target, *, n: int, concurrency: int, warmup: int,
+    cold: bool, max_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Set up, warm up, then time ``n`` calls: wall seconds and process CPU seconds."""
+    """Set up, warm up, then time ``n`` calls (fewer if ``max_seconds`` runs out first):
+    wall seconds and process CPU seconds."""
     call, close = await contender.setup(target, cold)
     try:
         if warmup:
             await drive(call, warmup, concurrency)
         gc.collect()
         wall, cpu = time.perf_counter(), time.process_time()
-        await drive(call, n, concurrency)
+        deadline = time.monotonic() + max_seconds if max_seconds > 0 else 0.0
+        n = await drive(call, n, concurrency, deadline=deadline)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         await close()
@@ -255,10 +266,25 @@ async def measure(
         "cpu_seconds": cpu,
         "calls_per_second": n / wall,
         "cpu_us_per_call": cpu / n * 1e6,
-        # Linux reports kilobytes: the whole process's peak, interpreter and imports included.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "versions": _versions(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set, interpreter and imports included.
+
+    ``VmHWM`` rather than ``ru_maxrss``: Linux carries the forked parent's peak across
+    ``exec`` into ``ru_maxrss``, so every child would report at least the runner's size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def _versions() -> dict[str, str]:
@@ -301,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed calls first (default: min(n, max(concurrency, 500)))")
+    parser.add_argument("--max-seconds", type=float, default=0.0,
+                        help="start no call after this many seconds (0: make all n)")
     parser.add_argument("--cold", action="store_true",
                         help="no login and no warm-up before the timer (token storm)")
     args = parser.parse_args(argv)
@@ -310,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
         warmup = min(args.n, max(args.concurrency, 500))
     figures = run_in_loop(contender.loop, measure(
         contender, target_from(args), n=args.n, concurrency=args.concurrency, warmup=warmup,
-        cold=args.cold))
+        cold=args.cold, max_seconds=args.max_seconds))
     print(json.dumps(figures), flush=True)
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import pytest
-from toy import Toy, json_login, oauth2_grant, serve
+from tests.toy import Toy, json_login, oauth2_grant, serve
 
 from vendorkit import RetryPolicy, SessionManager
 

@@ -6,11 +6,10 @@ import asyncio
 import time
 
 import pytest
-from conftest import MakeManager
-from toy import Toy
+from tests.conftest import MakeManager
+from tests.toy import Toy
 
 from vendorkit import AuthenticationError, RefreshWindows, ServerError, Token
-
 
 # --- single flight ------------------------------------------------------------------------
 
@@ -89,15 +88,18 @@ async def test_explicit_login_replaces_the_token(toy: Toy, make_manager: MakeMan
 # --- refresh windows ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("wait", "expired"), [(0.8, False), (1.05, True)], ids=["mandatory-window", "expired"]
+)
 async def test_expired_token_is_refreshed_once_under_concurrency(
-    toy: Toy, make_manager: MakeManager
+    toy: Toy, make_manager: MakeManager, wait: float, expired: bool
 ) -> None:
-    toy.token_lifetime = 1.0
+    toy.token_lifetime = 1.0  # mandatory window: the last 0.25 s
     toy.refresh_delay = 0.1
     manager = make_manager("oauth2")
     await manager.request("GET", "/data")
-    await asyncio.sleep(1.05)  # expired: every call must wait for the new token
-    assert manager.token is not None and manager.token.is_expired()
+    await asyncio.sleep(wait)  # every call must now wait for the new token
+    assert manager.token is not None and manager.token.is_expired() is expired
 
     responses = await asyncio.gather(*(manager.request("GET", "/data") for _ in range(200)))
 

@@ -48,7 +48,7 @@ class Answer:
     status: int = 503
     retry_after: str | None = None
     #: JSON-encodable, or a str sent as is; ``{token}`` in a str is replaced by the
-    #: bearer token the request carried (a careless server echoing a secret).
+    #: bearer token or form ``token`` the request carried (a careless server echoing it).
     body: Any = None
     headers: dict[str, str] = attrs.Factory(dict)
     #: Close the connection without answering.
@@ -109,6 +109,7 @@ class Toy:
             collections.deque
         )
         self._grants: list[Grant] = []
+        self._watches: list[tuple[str, int, asyncio.Event]] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -137,9 +138,22 @@ class Toy:
         for grant in self._grants:
             grant.refresh_token = ""
 
-    def generation(self, access_token: str) -> int:
-        """Which token this is (1 = first issued)."""
-        return next(g.generation for g in self._grants if g.access_token == access_token)
+    async def arrivals(self, route: str, n: int) -> None:
+        """Wait until ``n`` requests to ``route`` have arrived (answered or not)."""
+        arrived = asyncio.Event()
+        self._watches.append((route, n, arrived))
+        self._notify()
+        await arrived.wait()
+
+    def _notify(self) -> None:
+        for route, n, arrived in self._watches:
+            if self.counters.requests[route] >= n:
+                arrived.set()
+        self._watches = [w for w in self._watches if not w[2].is_set()]
+
+    def live_tokens(self) -> int:
+        """How many issued access tokens the toy would still accept."""
+        return sum(grant.valid() for grant in self._grants)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -157,7 +171,7 @@ class Toy:
         ])
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
         await site.start()
         server = site._server
         assert server is not None
@@ -176,6 +190,7 @@ class Toy:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = f"{request.method} {request.path}"
         self.counters.requests[route] += 1
+        self._notify()
         queue = self._answers.get(route)
         if not queue:
             return await handler(request)  # type: ignore[no-any-return]
@@ -191,7 +206,7 @@ class Toy:
             headers["Retry-After"] = answer.retry_after
         body = answer.body if answer.body is not None else {"error": "toy fault"}
         if isinstance(body, str):
-            text = body.replace("{token}", _bearer(request) or "")
+            text = body.replace("{token}", await _sent_token(request))
         else:
             text = json.dumps(body)
         return web.Response(status=answer.status, text=text, headers=headers,
@@ -336,6 +351,13 @@ class Toy:
 def _bearer(request: web.Request) -> str | None:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     return credential if scheme == "Bearer" and credential else None
+
+
+async def _sent_token(request: web.Request) -> str:
+    bearer = _bearer(request)
+    if bearer is None and request.content_type == "application/x-www-form-urlencoded":
+        return str((await request.post()).get("token", ""))
+    return bearer or ""
 
 
 @contextlib.asynccontextmanager

@@ -92,8 +92,12 @@ class AuthStrategy(abc.ABC):
     def can_logout(self) -> bool:
         return False
 
-    async def logout(self, transport: AuthTransport, token: Token) -> None:  # noqa: B027
-        """Revoke ``token`` at the server, where the vendor documents a way to (default: none)."""
+    async def logout(self, transport: AuthTransport, token: Token) -> bool:
+        """Revoke ``token`` at the server, where the vendor documents a way to (default: none).
+
+        Returns whether a revocation request was sent.
+        """
+        return False
 
     def static_token(self) -> Token | None:
         """A token that needs no login (an API key), else None."""
@@ -118,22 +122,29 @@ def _bearer_from_header(response: Response) -> str | None:
     return credential.strip() or None if scheme.lower() == "bearer" else None
 
 
+Action = Literal["login", "refresh", "logout"]
+
+
 def login_error(
-    response: Response, *, vendor: str, refreshing: bool, secrets: tuple[str, ...]
+    response: Response, *, vendor: str, action: Action, secrets: tuple[str, ...]
 ) -> APIError:
-    """The typed error for a refused login or refresh, quoting the server's reason (redacted)."""
+    """The typed error for a refused login, refresh or logout, quoting the server's reason
+    (redacted)."""
+    def redact(text: str) -> str:
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
     body = response.json_object()
     code = body.get("error")
+    # Redacted before being cut short, so no secret is left half-quoted.
     reasons = [
-        str(part)[:200]
+        redact(part)[:200]
         for part in (code, body.get("error_description"), body.get("message"))
         if isinstance(part, str) and part
     ]
-    reason = ": ".join(reasons) or response.excerpt(120) or "no reason given"
-    for secret in secrets:
-        if secret:
-            reason = reason.replace(secret, "***")
-    what = "refresh" if refreshing else "login"
+    reason = ": ".join(reasons) or response.excerpt(120, redact=redact) or "no reason given"
     common: dict[str, Any] = {
         "status": response.status,
         "method": response.method,
@@ -141,7 +152,7 @@ def login_error(
         "request_id": response.request_id,
         "body_excerpt": reason,
     }
-    if refreshing and code == "invalid_grant":
+    if action == "refresh" and code == "invalid_grant":
         return InvalidGrantError(
             f"{vendor} refused the refresh token (HTTP {response.status}): {reason}; "
             "a full login is needed",
@@ -149,7 +160,7 @@ def login_error(
         )
     if response.status in (400, 401, 403):
         return AuthenticationError(
-            f"{vendor} {what} failed (HTTP {response.status}): {reason}; check the credentials",
+            f"{vendor} {action} failed (HTTP {response.status}): {reason}; check the credentials",
             **common,
         )
     return error_for_status(
@@ -158,16 +169,31 @@ def login_error(
         url=response.url,
         request_id=response.request_id,
         body_excerpt=reason,
-        detail=f"{vendor} {what} failed: {reason}",
+        detail=f"{vendor} {action} failed: {reason}",
     )
 
 
+def _token_secrets(token: Token | None) -> tuple[str, ...]:
+    """A token's own secrets, redacted from errors too: a server may quote what it was sent."""
+    if token is None:
+        return ()
+    return tuple(s for s in (token.access_token, token.refresh_token) if s)
+
+
 def _token_from(
-    response: Response, strategy: AuthStrategy, *, refreshing: bool, default_lifetime: float | None
+    response: Response,
+    strategy: AuthStrategy,
+    *,
+    action: Action,
+    default_lifetime: float | None,
+    sent: Token | None = None,
 ) -> Token:
     if response.status >= 400:
         raise login_error(
-            response, vendor=strategy.vendor, refreshing=refreshing, secrets=strategy.secrets()
+            response,
+            vendor=strategy.vendor,
+            action=action,
+            secrets=(*strategy.secrets(), *_token_secrets(sent)),
         )
     header_token = _bearer_from_header(response)
     try:
@@ -204,22 +230,27 @@ class JSONLogin(AuthStrategy):
     async def login(self, transport: AuthTransport) -> Token:
         response = await transport.send("POST", self.login_path, json=dict(self.body))
         return _token_from(
-            response, self, refreshing=False, default_lifetime=self.default_lifetime
+            response, self, action="login", default_lifetime=self.default_lifetime
         )
 
     @property
     def can_logout(self) -> bool:
         return self.logout_path is not None
 
-    async def logout(self, transport: AuthTransport, token: Token) -> None:
+    async def logout(self, transport: AuthTransport, token: Token) -> bool:
         if self.logout_path is None:
-            return
+            return False
         response = await transport.send("POST", self.logout_path, token=token)
-        # 401: the token was already invalid, which is what a logout wants anyway.
-        if response.status >= 400 and response.status != 401:
+        # A rejection (401; Cloud4Wi's 403 for an expired token): the token was already
+        # invalid, which is what a logout wants anyway.
+        if response.status >= 400 and response.status not in self.rejection_statuses:
             raise login_error(
-                response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+                response,
+                vendor=self.vendor,
+                action="logout",
+                secrets=(*self.secrets(), *_token_secrets(token)),
             )
+        return True
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -257,7 +288,12 @@ class OAuth2PasswordGrant(AuthStrategy):
         return self.token_url
 
     async def _grant(
-        self, transport: AuthTransport, fields: dict[str, str], *, refreshing: bool
+        self,
+        transport: AuthTransport,
+        fields: dict[str, str],
+        *,
+        action: Action,
+        sent: Token | None = None,
     ) -> Token:
         url = await self._token_endpoint(transport)
         fields |= self._client_fields()
@@ -266,14 +302,15 @@ class OAuth2PasswordGrant(AuthStrategy):
         else:
             response = await transport.send("POST", url, form=fields)
         return _token_from(
-            response, self, refreshing=refreshing, default_lifetime=self.default_lifetime
+            response, self, action=action, default_lifetime=self.default_lifetime,
+            sent=sent,
         )
 
     async def login(self, transport: AuthTransport) -> Token:
         fields = {"grant_type": "password", "username": self.username, "password": self.password}
         if self.scope:
             fields["scope"] = self.scope
-        return await self._grant(transport, fields, refreshing=False)
+        return await self._grant(transport, fields, action="login")
 
     @property
     def can_refresh(self) -> bool:
@@ -283,7 +320,7 @@ class OAuth2PasswordGrant(AuthStrategy):
         if token.refresh_token is None:
             raise ValueError("refresh() needs a token with a refresh_token")
         fields = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
-        new = await self._grant(transport, fields, refreshing=True)
+        new = await self._grant(transport, fields, action="refresh", sent=token)
         if new.refresh_token is None:
             # Servers that do not rotate keep the old refresh token valid.
             new = attrs.evolve(
@@ -298,10 +335,10 @@ class OAuth2PasswordGrant(AuthStrategy):
     def can_logout(self) -> bool:
         return self.revocation_url is not None
 
-    async def logout(self, transport: AuthTransport, token: Token) -> None:
+    async def logout(self, transport: AuthTransport, token: Token) -> bool:
         url = await self._revocation_endpoint(transport)
         if url is None:
-            return
+            return False
         # RFC 7009: revoking the refresh token ends the grant; answers 200 even for unknown tokens.
         if token.refresh_token:
             value, hint = token.refresh_token, "refresh_token"
@@ -312,8 +349,12 @@ class OAuth2PasswordGrant(AuthStrategy):
         )
         if response.status >= 400:
             raise login_error(
-                response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+                response,
+                vendor=self.vendor,
+                action="logout",
+                secrets=(*self.secrets(), *_token_secrets(token)),
             )
+        return True
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -362,11 +403,13 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
 
     @property
     def can_logout(self) -> bool:
+        # Known only after discovery; logout() answers whether it sent anything.
         return True
 
-    async def logout(self, transport: AuthTransport, token: Token) -> None:
+    async def logout(self, transport: AuthTransport, token: Token) -> bool:
         metadata = await self.discover(transport)
         end_session = metadata.get("end_session_endpoint")
+        ended = False
         if isinstance(end_session, str) and token.refresh_token:
             response = await transport.send(
                 "POST",
@@ -376,9 +419,13 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
             # 400 invalid_grant: the session had already ended.
             if response.status >= 400 and response.json_object().get("error") != "invalid_grant":
                 raise login_error(
-                    response, vendor=self.vendor, refreshing=False, secrets=self.secrets()
+                    response,
+                    vendor=self.vendor,
+                    action="logout",
+                    secrets=(*self.secrets(), *_token_secrets(token)),
                 )
-        await super().logout(transport, token)
+            ended = True
+        return await super().logout(transport, token) or ended
 
 
 @attrs.define(eq=False, kw_only=True)

@@ -147,4 +147,16 @@ class VendorClient:
             raise ConfigurationError(
                 f"{cls.__name__}.from_env: missing environment variable(s) {', '.join(missing)}"
             )
-        return cls(**kwargs, **options)
+        try:
+            return cls(**kwargs, **options)
+        except ConfigurationError as exc:
+            # An argument only one mode requires (CloudCX): name its variable, not the argument.
+            unset = [variable for variable, name in cls.env_variables().items()
+                     if name not in options and not kwargs.get(name, "").strip()
+                     and str(exc).startswith(f"{name} ")]
+            if not unset:
+                raise
+            raise ConfigurationError(
+                f"{cls.__name__}.from_env: missing or empty environment variable {unset[0]} "
+                f"({exc})"
+            ) from None

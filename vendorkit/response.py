@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -47,7 +47,7 @@ class Response:
         """The body decoded as JSON; a :class:`ResponseParseError` when it is not JSON."""
         try:
             return _json.loads(self.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: absurd nesting
             content_type = self.headers.get("Content-Type", "unknown content type")
             raise ResponseParseError(
                 f"{self.method} {self.url} -> HTTP {self.status}: expected JSON, got "
@@ -58,10 +58,14 @@ class Response:
         """The body as a JSON object, or an empty dict when it is anything else."""
         try:
             value = _json.loads(self.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return {}
         return value if isinstance(value, dict) else {}
 
-    def excerpt(self, limit: int = ERROR_BODY_EXCERPT) -> str:
-        text = self.text.strip().replace("\n", " ")
+    def excerpt(
+        self, limit: int = ERROR_BODY_EXCERPT, *, redact: Callable[[str], str] | None = None
+    ) -> str:
+        """The start of the body, for error messages; ``redact`` runs before the cut, so a
+        secret that straddles the limit is not left half-quoted."""
+        text = (redact(self.text) if redact else self.text).strip().replace("\n", " ")
         return text if len(text) <= limit else text[:limit] + "..."

@@ -1,8 +1,9 @@
 """``SessionManager``: one vendor connection's lifecycle and the one request pipeline.
 
 ``request()`` -> token from the ``TokenManager`` -> aiohttp send -> retry decision from
-the ``RetryPolicy`` -> on a rejected token: invalidate it, re-auth once, replay once ->
-typed error or ``Response``.
+the ``RetryPolicy`` -> on a rejected token: invalidate it, re-auth once, replay once
+(twice if the replay's token was obtained before the rejection) -> typed error or
+``Response``.
 
 The aiohttp ``ClientSession`` and the concurrency semaphore belong to the event loop that
 first needs them and are created lazily inside it, so one manager can serve two
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from ._constants import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -55,6 +57,30 @@ __all__ = ["SessionManager", "check_base_url"]
 logger = logging.getLogger("vendorkit")
 
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+_URL_CACHE_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=_URL_CACHE_SIZE)
+def _parsed_url(url: str, query: tuple[tuple[str, str], ...]) -> URL:
+    """``url`` with ``query`` appended, parsed and encoded once: aiohttp would redo both on
+    every call, which cost more than the rest of the pipeline (benchmarks/README.md)."""
+    return URL(url).extend_query(dict(query)) if query else URL(url)
+
+
+def _request_url(
+    url: str, params: Mapping[str, str | int | float] | None
+) -> tuple[URL | str, Mapping[str, str | int | float] | None]:
+    """What to hand aiohttp: the cached parsed URL when the query is all strings (the
+    common case; 1 and 1.0 would share a cache key), else ``url`` and ``params`` as given."""
+    try:
+        if not params:
+            return _parsed_url(url, ()), None
+        query = tuple(params.items())
+        if all(type(k) is str and type(v) is str for k, v in query):
+            return _parsed_url(url, query), None  # type: ignore[arg-type]
+    except ValueError:  # not a URL yarl accepts: let aiohttp raise its usual error
+        pass
+    return url, params
 
 
 def _is_loopback(host: str) -> bool:
@@ -88,7 +114,7 @@ def check_base_url(name: str, url: str, *, allow_insecure_http: bool = False) ->
 
 
 def _check_timeout(name: str, value: float | None) -> float | None:
-    if value is not None and (not isinstance(value, int | float) or value <= 0):
+    if value is not None and (not isinstance(value, int | float) or not value > 0):  # NaN too
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     return value
 
@@ -221,6 +247,7 @@ class SessionManager:
         self._transport = _Transport(self)
         self._loop_resources: _LoopResources | None = None
         self._rejection_statuses = auth.rejection_statuses
+        self._renewable = auth.static_token() is None
 
     def __repr__(self) -> str:
         return f"<SessionManager {self.auth.vendor} {self.base_url}>"
@@ -276,17 +303,27 @@ class SessionManager:
             headers=headers, idempotent=idempotent, tokens=self.tokens if authenticate else None,
         )
         response, sent = await send()
-        if sent is not None and response.status in self._rejection_statuses:
-            self.events.emit("reauth", status=response.status, path=path)
-            logger.info("vendorkit: %s rejected the token on %s %s (HTTP %d); "
-                        "logging in again and replaying once",
-                        self.auth.vendor, method, path, response.status)
-            await self.tokens.reject(self._transport, sent)
+        # A fixed API key cannot be renewed: a rejection of it is final, not worth a replay.
+        if sent is not None and response.status in self._rejection_statuses and self._renewable:
+            held_before = self.tokens.held_before()
+            await self._reauth(sent, method, path, response.status)
             response, sent = await send()
+            # Replayed with a token obtained before the rejection (another caller's newer
+            # token, or a refresh already running) and refused too: one fresh login is owed.
+            if (sent is not None and response.status in self._rejection_statuses
+                    and held_before(sent)):
+                await self._reauth(sent, method, path, response.status)
+                response, sent = await send()
         if response.status >= 400:
             self.events.emit("error", status=response.status, path=path)
             raise self._error(response)
         return response
+
+    async def _reauth(self, sent: Token, method: str, path: str, status: int) -> None:
+        self.events.emit("reauth", status=status, path=path)
+        logger.info("vendorkit: %s rejected the token on %s %s (HTTP %d); "
+                    "logging in again and replaying", self.auth.vendor, method, path, status)
+        await self.tokens.reject(self._transport, sent)
 
     async def aclose(self) -> None:
         """Revoke the token (unless the store is shared) and close what this manager owns.
@@ -376,7 +413,7 @@ class SessionManager:
             sent: Token | None = None
             send_headers = headers
             if tokens is not None:
-                sent = await tokens.get(self._transport)
+                sent = tokens.fresh() or await tokens.get(self._transport)
                 send_headers = {auth.header_name: auth.header_value(sent)}
                 if headers:
                     send_headers = {**headers, **send_headers}
@@ -460,8 +497,9 @@ class SessionManager:
         data: Any,
         headers: Mapping[str, str] | None,
     ) -> tuple[int, Mapping[str, str], bytes]:
+        target, params = _request_url(url, params)
         async with session.request(
-            method, url, params=params, json=json, data=data, headers=headers
+            method, target, params=params, json=json, data=data, headers=headers
         ) as resp:
             return resp.status, resp.headers, await resp.read()
 
@@ -470,7 +508,7 @@ class SessionManager:
     ) -> None:
         self.events.emit("retry", attempt=attempt, delay=delay, cause=cause)
         logger.info("vendorkit: %s %s failed (%s) on attempt %d; retrying in %.2f s",
-                    method, urlsplit(url).path, cause, attempt, delay)
+                    method, urlsplit(url).path, cause, attempt - 1, delay)  # attempt: the next
 
     def _redact(self, text: str) -> str:
         token = self.tokens.token
@@ -488,14 +526,14 @@ class SessionManager:
         for key in ("message", "error_description", "msg", "error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                detail = self._redact(value[:200])
+                detail = self._redact(value)[:200]
                 break
         return error_for_status(
             response.status,
             method=response.method,
             url=urlsplit(response.url).path,
             request_id=response.request_id,
-            body_excerpt=self._redact(response.excerpt()),
+            body_excerpt=response.excerpt(redact=self._redact),
             headers=response.headers,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             detail=detail,

@@ -176,9 +176,9 @@ def parse_token(
     lowered = {str(k).lower(): v for k, v in body.items()}
     try:
         if "success" in lowered and lowered["success"] is not True:
-            message = lowered.get("message")
-            detail = f": {message}" if isinstance(message, str) and len(message) < 200 else ""
-            raise TokenResponseError(f"login answer says success=false{detail} ({_describe(body)})")
+            # Its message is not quoted: a value could hold a secret, and this answer
+            # cannot be redacted here (the HTTP-status path in auth.login_error can).
+            raise TokenResponseError(f"login answer says success=false ({_describe(body)})")
         if "access_token" in lowered:
             oauth = _converter.structure(lowered, _OAuth2Answer)
             return Token(

@@ -22,6 +22,7 @@ One manager per credential. The rules, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -108,6 +109,14 @@ class TokenManager:
         """The token this process holds now, without any I/O."""
         return self._token
 
+    def fresh(self) -> Token | None:
+        """The held token if it is outside both refresh windows, else None: ``get()``'s
+        fast path without a coroutine, for the request pipeline."""
+        token = self._token
+        if token is not None and self._clock() < self._advisory_at:
+            return token
+        return None
+
     async def get(self, transport: AuthTransport) -> Token:
         """A token good to send now, obtaining or refreshing it if needed."""
         token = self._token
@@ -135,6 +144,28 @@ class TokenManager:
             await self.store.delete(self.key, only_if=sent)
         return await asyncio.shield(self._start_flight(transport, stale=sent, reason="rejected"))
 
+    def held_before(self) -> Callable[[Token], bool]:
+        """A test, for later, of whether a token is the one held now or the one the login
+        or refresh running now will return: obtained before this moment.
+
+        A replay rejected with such a token says nothing against a fresh login: what made
+        the server refuse the first token (a mass revocation) may have refused it too.
+        """
+        token, flight = self._token, self._flight
+        if flight is not None and (self._flight_loop is not _running_loop() or flight.done()):
+            flight = None
+
+        def obtained_before(candidate: Token) -> bool:
+            if self._static is not None:
+                return False
+            if same_token(token, candidate):
+                return True
+            if flight is None or not flight.done() or flight.cancelled():
+                return False
+            return flight.exception() is None and same_token(flight.result(), candidate)
+
+        return obtained_before
+
     async def login(self, transport: AuthTransport) -> Token:
         """Log in now (single flight with any login already running), ignoring a cached token."""
         if self._static is not None:
@@ -147,16 +178,24 @@ class TokenManager:
         """Forget the token here and in the store; with ``revoke``, revoke it at the server too."""
         if self._static is not None:
             return False
+        await self._settle()  # a renewal landing after the logout would outlive it
         token = self._token or await self.store.get(self.key)
         self._adopt(None)
         if token is None:
             return False
         await self.store.delete(self.key, only_if=token)
-        if revoke and self.strategy.can_logout:
-            await self.strategy.logout(transport, token)
+        if revoke and await self.strategy.logout(transport, token):
             self._events.emit("logout")
             return True
         return False
+
+    async def _settle(self) -> None:
+        """Wait for the login or refresh running in this loop, if any, whatever its outcome
+        (a failure is for its own callers to see)."""
+        flight = self._flight
+        if flight is not None and self._flight_loop is _running_loop() and not flight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(flight)
 
     def forget(self) -> None:
         """Drop the token from this process only (the store keeps it for others)."""
@@ -188,12 +227,21 @@ class TokenManager:
         self, transport: AuthTransport, stale: Token | None, reason: str | None
     ) -> Token:
         try:
+            if self.store.shared:
+                # A first look without the lock: a token another process already stored
+                # is used at once, without queueing behind the fleet's lock.
+                stored = await self.store.get(self.key)
+                if stored is not None and self._fresh(stored, stale):
+                    self._adopt(stored)
+                    return stored
             async with self.store.lock(self.key):
                 stored = await self.store.get(self.key)
                 if stored is not None and self._fresh(stored, stale):
                     self._adopt(stored)  # another process did it while we waited
                     return stored
-                base = stale if stale is not None else stored
+                # The stored token is the fleet's newest: refreshing with an older, already
+                # rotated refresh token would make the server end the session for everyone.
+                base = stored if stored is not None else stale
                 if reason is None and base is not None and self._refreshable(base):
                     token = await self._refresh(transport, base)
                 else:
@@ -253,6 +301,13 @@ class TokenManager:
             self._advisory_at = self._mandatory_at = -_INF
         else:
             self._advisory_at, self._mandatory_at = self._windows.deadlines(token)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _seconds(token: Token, now: float) -> str:

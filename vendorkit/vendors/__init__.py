@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..client import VendorClient
 from .cambyopro import CambyoProClient
 from .cloud4wi import Cloud4WiClient
 from .cloudcx import CloudCXClient
@@ -12,7 +13,7 @@ __all__ = ["CLIENTS", "CambyoProClient", "Cloud4WiClient", "CloudCXClient", "Wog
            "WokeloClient"]
 
 #: Every client by its vendor name, as the CLI and the sandbox name them.
-CLIENTS = {
+CLIENTS: dict[str, type[VendorClient]] = {
     "cloud4wi": Cloud4WiClient,
     "wokelo": WokeloClient,
     "cloudcx": CloudCXClient,

@@ -104,6 +104,7 @@ class WogeezClient(VendorClient):
             username=require("username", username),
             password=require("password", password),
         )
+        api_base_url = check_base_url("api_base_url", api_base_url, allow_insecure_http=insecure)
         super().__init__(api_base_url, auth, **options)
 
     async def get_search_filters(self) -> SearchFilters:

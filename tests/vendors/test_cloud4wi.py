@@ -1,0 +1,207 @@
+"""Cloud4WiClient against the Cloud4Wi sandbox, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from vendorkit import AuthenticationError, NotFoundError, PermissionDeniedError, Token
+from vendorkit.testing import SandboxFactory
+from vendorkit.token import jwt_claims
+from vendorkit.vendors.cloud4wi import Organization
+
+LOGIN = "/v1/sts/login/services"
+ORGS_ROUTE = "GET /v2/customers/organizations/{cid}"
+Renewal = Callable[[Token | None], Awaitable[None]]
+
+
+async def test_login_is_accepted_and_the_token_expires_when_its_jwt_says(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, sandbox):
+        token = await client.login()
+        counters = sandbox.state.counters
+        assert (counters.logins, counters.failed_logins) == (1, 0)
+        assert token.expires_at == jwt_claims(token.access_token)["exp"]
+        assert token.expires_at == pytest.approx(time.time() + 86_400, abs=5)
+
+
+async def test_sandbox_refuses_login_shapes_other_than_the_documented_json(
+    vendorkit_sandbox: SandboxFactory, raw_http: aiohttp.ClientSession
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (_, sandbox):
+        url, creds = sandbox.base_url + LOGIN, sandbox.credentials
+        documented = {"clientKey": creds["client_key"], "clientSecret": creds["client_secret"]}
+        async with raw_http.post(url, data=documented) as form:  # urlencoded, not JSON
+            assert form.status == 415
+        snake = {"client_key": creds["client_key"], "client_secret": creds["client_secret"]}
+        async with raw_http.post(url, json=snake) as wrong_names:
+            assert wrong_names.status == 400
+            assert (await wrong_names.json())["error"] == "Missing required field: clientKey"
+        async with raw_http.post(url, json=documented) as right:
+            assert right.status == 200
+            assert set(await right.json()) == {"token"}
+
+
+async def test_organizations_are_typed_and_unknown_fields_land_in_extra(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, _):
+        orgs = await client.get_organizations("cid-42")
+        assert 3 <= len(orgs) <= 7
+        for org in orgs:
+            assert isinstance(org, Organization)
+            assert org.id and org.name and org.created and org.updated
+            assert org.cid == "cid-42"
+            assert isinstance(org.created_absolute, int)
+            assert org.status in ("active", "suspended")
+            assert isinstance(org.tags, list)
+            assert set(org.extra) == {"portalTheme"}
+            assert org.extra["portalTheme"]["layout"] == "split"
+        # sortBy=created_absolute, ascending by default
+        created = [org.created_absolute for org in orgs if org.created_absolute is not None]
+        assert len(created) == len(orgs) and created == sorted(created)
+
+
+async def test_organizations_sort_options_reach_the_server(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, _):
+        ascending = await client.get_organizations("cid-7")
+        descending = await client.get_organizations("cid-7", sort_reverse=True)
+        by_name = await client.get_organizations("cid-7", sort_by="name")
+        assert [o.id for o in descending] == [o.id for o in reversed(ascending)]
+        assert [o.name for o in by_name] == sorted(str(o.name) for o in ascending)
+
+
+async def test_customer_id_is_escaped_into_one_path_segment(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, _):
+        orgs = await client.get_organizations("acme corp")
+        assert {org.cid for org in orgs} == {"acme corp"}
+
+
+async def test_unknown_customer_raises_not_found_with_the_servers_reason(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, _):
+        with pytest.raises(NotFoundError) as caught:
+            await client.get_organizations("missing")
+        assert caught.value.status == 404
+        assert "Customer not found" in str(caught.value)
+
+
+async def test_expired_token_answered_403_costs_one_relogin_and_one_replay(
+    vendorkit_sandbox: SandboxFactory, raw_http: aiohttp.ClientSession
+) -> None:
+    async with vendorkit_sandbox("cloud4wi", token_lifetime=1000) as (client, sandbox):
+        await client.get_organizations("cid-1")
+        first = client.token
+        assert first is not None
+        state = sandbox.state
+        # The server's clock jumps past the first token's expiry; tokens issued from now on
+        # outlive the jump. The client still believes its token has 1000 s to go.
+        state.clock_skew, state.token_lifetime = 2000, 10_000
+
+        orgs = await client.get_organizations("cid-1")
+
+        assert orgs
+        assert (state.counters.logins, state.counters.rejected) == (2, 1)
+        assert state.counters.requests[ORGS_ROUTE] == 3
+        assert client.stats.reauths == 1
+        assert client.token is not None and client.token.access_token != first.access_token
+        # It really was the documented expiry answer: 403, not 401.
+        url = f"{sandbox.base_url}/v2/customers/organizations/cid-1"
+        headers = {"Authorization": f"Bearer {first.access_token}"}
+        async with raw_http.get(url, headers=headers) as answer:
+            assert (answer.status, await answer.json()) == (403, {"error": "Token expired"})
+
+
+async def test_a_403_that_survives_relogin_raises_permission_denied(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, sandbox):
+        await client.login()
+        sandbox.state.faults.fail_next(2, 403)
+        with pytest.raises(PermissionDeniedError) as caught:
+            await client.get_organizations("cid-1")
+        assert caught.value.status == 403
+        assert sandbox.state.counters.logins == 2  # one re-login, not a loop
+        assert sandbox.state.counters.requests[ORGS_ROUTE] == 2
+        token = client.token
+        assert token is not None and token.access_token not in str(caught.value)
+
+
+async def test_short_lived_token_is_replaced_by_a_new_login_before_it_expires(
+    vendorkit_sandbox: SandboxFactory, until_renewal: Renewal
+) -> None:
+    async with vendorkit_sandbox("cloud4wi", token_lifetime=2) as (client, sandbox):
+        await client.get_organizations("cid-1")
+        first = client.token
+        await until_renewal(first)
+        await client.get_organizations("cid-1")
+        counters = sandbox.state.counters
+        assert (counters.logins, counters.rejected, counters.refreshes) == (2, 0, 0)
+        assert client.token is not None and first is not None
+        assert client.token.access_token != first.access_token
+
+
+async def test_mass_revocation_mid_run_costs_one_relogin_and_every_call_succeeds(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, sandbox):
+        await client.get_organizations("cid-0")
+        sandbox.state.revoke_all_tokens()
+        results = await asyncio.gather(*(client.get_organizations(f"cid-{i}") for i in range(20)))
+        assert all(results)
+        assert sandbox.state.counters.logins == 2
+
+
+async def test_close_logs_out_once_and_the_token_stops_working(
+    vendorkit_sandbox: SandboxFactory, raw_http: aiohttp.ClientSession
+) -> None:
+    async with vendorkit_sandbox("cloud4wi") as (client, sandbox):
+        await client.get_organizations("cid-1")
+        token = client.token
+        assert token is not None
+        await client.aclose()
+        assert sandbox.state.counters.logouts == 1
+        assert sandbox.state.counters.requests["POST /v1/sts/logout"] == 1
+        assert client.token is None
+        url = f"{sandbox.base_url}/v2/customers/organizations/cid-1"
+        headers = {"Authorization": f"Bearer {token.access_token}"}
+        async with raw_http.get(url, headers=headers) as answer:
+            assert answer.status == 401
+    assert sandbox.state.counters.logouts == 1  # closing twice revokes nothing more
+
+
+async def test_bad_credentials_raise_authentication_error_with_reason_and_no_secret(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    wrong = "cs_wrong_Zk3vQ9mP2xL7nR4t"
+    async with vendorkit_sandbox("cloud4wi", client_secret=wrong) as (client, sandbox):
+        with pytest.raises(AuthenticationError) as caught:
+            await client.get_organizations("cid-1")
+        message = str(caught.value)
+        assert caught.value.status == 401
+        assert "Invalid clientKey or clientSecret" in message
+        assert wrong not in message and wrong not in caught.value.body_excerpt
+        assert sandbox.state.counters.failed_logins == 1  # a refused login is not retried
+
+
+async def test_closing_with_a_token_the_server_already_expired_is_not_a_failure(
+    vendorkit_sandbox: SandboxFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with vendorkit_sandbox("cloud4wi", token_lifetime=1000) as (client, sandbox):
+        await client.login()
+        sandbox.state.clock_skew = 2000  # the server now answers 403 "Token expired"
+        await client.aclose()
+        assert sandbox.state.counters.rejected == 1  # the logout was sent, and refused
+        assert client.token is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
