@@ -1,13 +1,13 @@
 """Soak: many calls, short tokens, injected 503s; nothing may fail, leak or storm.
 
     python benchmarks/soak.py --calls 100000 --concurrency 500 --token-lifetime 2 \\
-        --error-rate 0.01 [--vendor wogeez] [--out benchmarks/results]
+        --error-rate 0.01 [--vendor wogeez] [--max-concurrency N] [--out benchmarks/results]
 
 The vendor's emulator runs in a process of its own, so the file descriptors and RSS
 sampled here (every ``--sample-interval`` seconds) are the client's alone. The emulator
 turns ``--error-rate`` of every request it receives, logins and refreshes included, into
-a 503. Writes ``soak.json`` (every sample) and ``soak.md`` to ``--out``; exit status 1
-when any call failed.
+a 503. Writes ``soak.json`` (every sample) and ``soak.md`` to ``--out`` (``--name`` changes
+the stem); exit status 1 when any call failed.
 
 Expected renewals: a token is renewed when its advisory refresh window opens, which for a
 short token is at half its lifetime, so logins + refreshes ~ duration / (lifetime / 2).
@@ -30,9 +30,10 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import vendorkit
+from vendorkit import VendorClient
 from vendorkit.sandbox import VENDORS, SandboxState, serve
 from vendorkit.vendors import CLIENTS
 
@@ -99,7 +100,8 @@ async def soak(args: argparse.Namespace, client_kwargs: dict[str, str]) -> dict[
     done = 0
     issued = 0
     samples: list[dict[str, float]] = []
-    client = CLIENTS[args.vendor](**client_kwargs)
+    options = {} if args.max_concurrency is None else {"max_concurrency": args.max_concurrency}
+    client = cast(Callable[..., VendorClient], CLIENTS[args.vendor])(**client_kwargs, **options)
     started = time.perf_counter()
 
     def sample() -> None:
@@ -231,9 +233,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="share of requests the emulator answers 503 (default 0.01)")
     parser.add_argument("--vendor", choices=VENDORS, default="wogeez",
                         help="default wogeez: OpenID discovery and rotating refresh tokens")
+    parser.add_argument("--max-concurrency", type=int, default=None,
+                        help="the client's max_concurrency (default: the library's)")
     parser.add_argument("--sample-interval", type=float, default=5.0, metavar="SECONDS")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="where soak.json and soak.md go")
+                        help="where NAME.json and NAME.md go")
+    parser.add_argument("--name", default="soak", help="file name stem (default: soak)")
     return parser.parse_args(argv)
 
 
@@ -265,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "result": result,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
-    (args.out / "soak.md").write_text(markdown)
+    (args.out / f"{args.name}.md").write_text(markdown)
     print(markdown.split("\n\nSamples")[0])
     return 1 if result["failures"] else 0
 

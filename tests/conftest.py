@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import pytest
-from tests.toy import Toy, json_login, oauth2_grant, serve
 
+from tests.toy import Toy, json_login, oauth2_grant, serve
 from vendorkit import RetryPolicy, SessionManager
 
 #: Retries fast enough for a test suite, unless a test brings its own policy.

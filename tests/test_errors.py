@@ -5,9 +5,9 @@ from __future__ import annotations
 import builtins
 
 import pytest
+
 from tests.conftest import MakeManager
 from tests.toy import Toy
-
 from vendorkit import (
     APIError,
     AuthenticationError,

@@ -6,9 +6,9 @@ from typing import Any
 
 import attrs
 import pytest
+
 from tests.conftest import MakeManager
 from tests.toy import Toy
-
 from vendorkit import Page, Paginator, ResponseParseError, SessionManager
 from vendorkit.models import key, model
 from vendorkit.pagination import parse_page

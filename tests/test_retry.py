@@ -8,9 +8,9 @@ import socket
 import time
 
 import pytest
+
 from tests.conftest import MakeManager, SleepRecorder
 from tests.toy import Toy, json_login
-
 from vendorkit import (
     ConnectError,
     RateLimitError,

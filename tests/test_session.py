@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from tests.conftest import MakeManager, SleepRecorder
 from tests.toy import CLIENT_SECRET, PASSWORD, Toy, json_login, oauth2_grant, serve_in_thread
-
 from vendorkit import (
     AuthenticationError,
     ConfigurationError,

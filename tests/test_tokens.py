@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
+
 from tests.conftest import MakeManager
 from tests.toy import Toy
-
 from vendorkit import AuthenticationError, RefreshWindows, ServerError, Token
 
 # --- single flight ------------------------------------------------------------------------

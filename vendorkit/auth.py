@@ -4,7 +4,7 @@ A vendor module declares its login by configuring one of these; the mechanisms
 (single flight, refresh windows, re-auth) live in ``tokens.py`` and never here.
 
 - :class:`JSONLogin`           POST JSON credentials, get a token (Cloud4Wi, CambyoPro)
-- :class:`OAuth2PasswordGrant` RFC 6749 password + refresh grants, form or multipart (Wokelo, CloudCX)
+- :class:`OAuth2PasswordGrant` RFC 6749 password + refresh grants, form/multipart (Wokelo, CloudCX)
 - :class:`OIDCPasswordGrant`   the same, endpoints from OpenID Connect discovery (Keycloak: Wogeez)
 - :class:`APIKeyAuth`          a fixed key sent with every request, no login at all (CloudCX)
 """
@@ -207,7 +207,7 @@ def _token_from(
 
 @attrs.define(eq=False, kw_only=True)
 class JSONLogin(AuthStrategy):
-    """POST ``body`` as JSON to ``login_path``; the answer may be any shape ``parse_token`` reads."""
+    """POST ``body`` as JSON to ``login_path``; the answer is any shape ``parse_token`` reads."""
 
     vendor: str
     login_path: str

@@ -99,7 +99,7 @@ def model(cls: type[T]) -> type[T]:
             if fast is not None and type(value) is dict:
                 try:
                     return fast(value)
-                except Exception:  # noqa: S110  # the cattrs function says what is wrong
+                except Exception:  # the cattrs function says what is wrong
                     pass
             return base(_mapping(value), cls)
     else:
@@ -107,7 +107,7 @@ def model(cls: type[T]) -> type[T]:
             if fast is not None and type(value) is dict:
                 try:
                     return fast(value)
-                except Exception:  # noqa: S110
+                except Exception:
                     pass
             data = _mapping(value)
             extra = {k: v for k, v in data.items() if k not in known}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from vendorkit.sandbox import DEFAULT_CREDENTIALS
 
 if TYPE_CHECKING:
-    from conftest import CLI, Sandboxes
+    from tests.cli.conftest import CLI, Sandboxes
 
 ORGANIZATIONS = "/v2/customers/organizations/cid-1"
 

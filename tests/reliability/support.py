@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -87,6 +87,11 @@ VENDORS = tuple(PROBES)
 REFRESHING = tuple(name for name, probe in PROBES.items() if probe.refreshes)
 
 
+def client_class(vendor: str) -> Callable[..., VendorClient]:
+    """``vendor``'s client class, typed for keyword arguments of any vendor."""
+    return cast(Callable[..., VendorClient], CLIENTS[vendor])
+
+
 def issued_secrets(sandboxes: Iterable[RunningSandbox]) -> set[str]:
     """Every secret credential and every token the sandboxes handed out or accept."""
     found: set[str] = set()
@@ -141,7 +146,7 @@ class Lab:
         Typed ``Any`` because each vendor client has its own typed methods.
         """
         options.setdefault("retry", FAST_RETRY)
-        client: VendorClient = CLIENTS[sandbox.vendor](**sandbox.client_kwargs, **options)
+        client: VendorClient = client_class(sandbox.vendor)(**sandbox.client_kwargs, **options)
         self._stack.push_async_callback(client.aclose)
         return client
 

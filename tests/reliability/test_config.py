@@ -12,7 +12,8 @@ import pytest
 
 from vendorkit import ConfigurationError, VendorClient
 from vendorkit.sandbox import DEFAULT_CREDENTIALS
-from vendorkit.vendors import CLIENTS
+
+from .support import client_class
 
 LOCAL = "https://127.0.0.1:9"  # never contacted: construction does no I/O
 SECRET = "s3cr3t-value-that-must-not-be-echoed"
@@ -37,8 +38,7 @@ URL_ARGUMENTS = {"wogeez": ("issuer", "api_base_url")}
 
 def _build(config: str, **overrides: Any) -> VendorClient:
     arguments = _arguments(config) | overrides
-    client: VendorClient = CLIENTS[config.partition("-")[0]](**arguments)
-    return client
+    return client_class(config.partition("-")[0])(**arguments)
 
 
 def _cases(kind: str) -> list[tuple[str, str]]:
@@ -109,6 +109,6 @@ def _bad_url(config: str) -> dict[str, str]:
 def test_cloudcx_needs_exactly_one_way_in() -> None:
     both = _arguments("cloudcx") | {"api_key": DEFAULT_CREDENTIALS["cloudcx"]["api_key"]}
     with pytest.raises(ConfigurationError, match="exactly one"):
-        CLIENTS["cloudcx"](**both)
+        client_class("cloudcx")(**both)
     with pytest.raises(ConfigurationError, match="api_key"):
-        CLIENTS["cloudcx"](base_url=LOCAL)
+        client_class("cloudcx")(base_url=LOCAL)

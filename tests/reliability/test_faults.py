@@ -2,7 +2,8 @@
 
 Each test asserts what the caller sees (a result, or one typed vendorkit error) and what
 the server counted (requests, faults, logins), so a silent extra retry or a lost call
-fails the test.
+fails the test. The POST cases run against Wokelo, the one vendor with a documented POST
+endpoint (enrichment).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from vendorkit import RetryPolicy
 
 from .support import VENDORS, Lab, issued_secrets, leaks
 
-pytestmark = pytest.mark.parametrize("vendor", VENDORS)
+each_vendor = pytest.mark.parametrize("vendor", VENDORS)
 
 
 def _assert_no_token_in(error: BaseException, client: Any) -> None:
@@ -31,6 +32,7 @@ def _assert_no_token_in(error: BaseException, client: Any) -> None:
 # --- 429 Retry-After ------------------------------------------------------------------------
 
 
+@each_vendor
 async def test_429_retry_after_in_seconds_is_waited_then_the_call_succeeds(
     lab: Lab, vendor: str
 ) -> None:
@@ -48,6 +50,7 @@ async def test_429_retry_after_in_seconds_is_waited_then_the_call_succeeds(
     assert client.stats.retries == 1
 
 
+@each_vendor
 async def test_429_retry_after_as_http_date_is_waited_then_the_call_succeeds(
     lab: Lab, vendor: str
 ) -> None:
@@ -66,6 +69,7 @@ async def test_429_retry_after_as_http_date_is_waited_then_the_call_succeeds(
     assert client.stats.retries == 1
 
 
+@each_vendor
 async def test_429_that_never_ends_raises_rate_limit_error_with_retry_after(
     lab: Lab, vendor: str
 ) -> None:
@@ -85,6 +89,7 @@ async def test_429_that_never_ends_raises_rate_limit_error_with_retry_after(
 # --- 5xx bursts -----------------------------------------------------------------------------
 
 
+@each_vendor
 async def test_burst_of_502_503_504_is_retried_until_the_call_succeeds(
     lab: Lab, vendor: str
 ) -> None:
@@ -101,6 +106,7 @@ async def test_burst_of_502_503_504_is_retried_until_the_call_succeeds(
     assert sandbox.state.counters.logins == 1
 
 
+@each_vendor
 @pytest.mark.parametrize("status", [502, 503, 504])
 async def test_burst_longer_than_the_retry_budget_raises_server_error(
     lab: Lab, vendor: str, status: int
@@ -126,6 +132,7 @@ async def test_burst_longer_than_the_retry_budget_raises_server_error(
 # vendorkit's retry policy sees an error: each vendorkit attempt may reach the server twice.
 
 
+@each_vendor
 async def test_connection_dropped_before_the_response_is_retried(lab: Lab, vendor: str) -> None:
     sandbox, client, probe = await lab.started(vendor)
     await client.login()
@@ -138,6 +145,7 @@ async def test_connection_dropped_before_the_response_is_retried(lab: Lab, vendo
     assert client.stats.errors == 0
 
 
+@each_vendor
 async def test_connection_dropped_mid_body_is_retried(lab: Lab, vendor: str) -> None:
     sandbox, client, probe = await lab.started(vendor)
     await client.login()
@@ -149,6 +157,7 @@ async def test_connection_dropped_mid_body_is_retried(lab: Lab, vendor: str) -> 
     assert client.stats.retries == 1  # a cut body is vendorkit's to retry, not aiohttp's
 
 
+@each_vendor
 async def test_connection_that_keeps_dropping_raises_connect_error(lab: Lab, vendor: str) -> None:
     retry = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01)
     sandbox, client, probe = await lab.started(vendor, retry=retry)
@@ -166,6 +175,7 @@ async def test_connection_that_keeps_dropping_raises_connect_error(lab: Lab, ven
     _assert_no_token_in(caught.value, client)
 
 
+@each_vendor
 async def test_body_that_keeps_being_cut_short_raises_connect_error(
     lab: Lab, vendor: str
 ) -> None:
@@ -183,6 +193,7 @@ async def test_body_that_keeps_being_cut_short_raises_connect_error(
 # --- slow answers ---------------------------------------------------------------------------
 
 
+@each_vendor
 async def test_answer_slower_than_the_timeout_is_abandoned_and_retried(
     lab: Lab, vendor: str
 ) -> None:
@@ -199,6 +210,7 @@ async def test_answer_slower_than_the_timeout_is_abandoned_and_retried(
     assert client.stats.retries == 1
 
 
+@each_vendor
 async def test_answers_that_stay_slow_raise_a_timeout_error(lab: Lab, vendor: str) -> None:
     retry = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01)
     sandbox, client, probe = await lab.started(vendor, timeout=0.2, retry=retry)
@@ -215,6 +227,7 @@ async def test_answers_that_stay_slow_raise_a_timeout_error(lab: Lab, vendor: st
 # --- unparseable 200s -----------------------------------------------------------------------
 
 
+@each_vendor
 @pytest.mark.parametrize("kind", ["json", "html"])
 async def test_200_with_a_body_that_is_not_the_json_documented_raises_response_parse_error(
     lab: Lab, vendor: str, kind: str
@@ -241,6 +254,7 @@ NO_TOKEN_BODIES = {
 }
 
 
+@each_vendor
 @pytest.mark.parametrize("body", NO_TOKEN_BODIES.values(), ids=NO_TOKEN_BODIES.keys())
 async def test_login_answer_without_a_token_raises_token_response_error_and_next_call_logs_in(
     lab: Lab, vendor: str, body: dict[str, object]
@@ -262,3 +276,71 @@ async def test_login_answer_without_a_token_raises_token_response_error_and_next
     assert await probe.call(client)  # the failure was not cached: this call logs in again
     assert sandbox.state.counters.requests[probe.login_route] == login_requests + 2
     assert sandbox.state.counters.requests[probe.route] == 1
+
+
+# --- a POST is not replayed once it may have reached the server -----------------------------
+
+ENRICH_ROUTE = "POST /api/enterprise/company/enrich/"
+
+
+async def test_post_that_timed_out_is_not_replayed(lab: Lab) -> None:
+    sandbox, client, _ = await lab.started("wokelo", timeout=0.2)
+    await client.login()
+    sandbox.state.faults.slow_next(1, 0.5)  # the server is working on it, slowly
+
+    with pytest.raises(vendorkit.TimeoutError):
+        await client.enrich_company("Acme AI")
+
+    assert sandbox.state.counters.requests[ENRICH_ROUTE] == 1
+    assert client.stats.retries == 0
+
+
+async def test_post_marked_idempotent_is_replayed_after_a_timeout(lab: Lab) -> None:
+    sandbox, client, _ = await lab.started("wokelo", timeout=0.2)
+    await client.login()
+    sandbox.state.faults.slow_next(1, 0.5)
+
+    response = await client.request(
+        "POST", "/api/enterprise/company/enrich/", json={"company": "Acme AI"}, idempotent=True
+    )
+
+    assert response.status == 202
+    assert sandbox.state.counters.requests[ENRICH_ROUTE] == 2
+    assert client.stats.retries == 1
+
+
+@pytest.mark.parametrize("mid_body", [False, True], ids=["before_response", "mid_body"])
+async def test_post_whose_connection_dropped_is_not_replayed(lab: Lab, mid_body: bool) -> None:
+    sandbox, client, _ = await lab.started("wokelo")
+    await client.login()
+    sandbox.state.faults.drop_next(1, mid_body=mid_body)
+
+    with pytest.raises(vendorkit.ConnectError) as caught:
+        await client.enrich_company("Acme AI")
+
+    assert caught.value.request_sent
+    assert sandbox.state.counters.requests[ENRICH_ROUTE] == 1  # neither we nor aiohttp resent
+
+
+async def test_post_answered_503_is_not_replayed(lab: Lab) -> None:
+    sandbox, client, _ = await lab.started("wokelo")
+    await client.login()
+    sandbox.state.faults.fail_next(1, 503)
+
+    with pytest.raises(vendorkit.ServerError):
+        await client.enrich_company("Acme AI")
+
+    assert sandbox.state.counters.requests[ENRICH_ROUTE] == 1
+
+
+async def test_post_answered_429_is_replayed_because_the_server_did_not_process_it(
+    lab: Lab,
+) -> None:
+    sandbox, client, _ = await lab.started("wokelo")
+    await client.login()
+    sandbox.state.faults.fail_next(1, 429, retry_after="0")
+
+    status = await client.enrich_company("Acme AI")
+
+    assert status.status == "PENDING"
+    assert sandbox.state.counters.requests[ENRICH_ROUTE] == 2

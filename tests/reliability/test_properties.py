@@ -76,7 +76,8 @@ def token_answers(draw: st.DrawFn) -> tuple[object, set[str]]:
             secrets.add(value)
     for key in draw(st.lists(st.sampled_from(OTHER_TOKEN_KEYS), max_size=4, unique=True)):
         body[key] = draw(json_values | st.sampled_from([True, False, 3600, "3600", "Bearer"]))
-    if secrets and draw(st.booleans()):  # a server that echoes the token in its message
+    echoes = draw(st.booleans())
+    if secrets and echoes:  # a server that echoes the token in its message
         body["message"] = f"bad token {draw(st.sampled_from(sorted(secrets)))}"
     return body, secrets
 

@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 
 import vendorkit
-from vendorkit import ConfigurationError, VendorClient
-from vendorkit.sandbox import DEFAULT_CREDENTIALS, SandboxState, vendor_spec
-from vendorkit.vendors import CLIENTS
+from vendorkit import ConfigurationError
+from vendorkit.sandbox import DEFAULT_CREDENTIALS, SandboxState
+from vendorkit.sandbox._core import vendor_spec
 
-from .support import FAST_RETRY, PROBES, VENDORS
+from .support import FAST_RETRY, PROBES, VENDORS, client_class
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ async def test_untrusted_certificate_is_refused_by_default_with_connect_error(
 ) -> None:
     async with (
         serve_tls(vendor, *certificate) as (state, kwargs),
-        CLIENTS[vendor](**kwargs, retry=FAST_RETRY) as client,
+        client_class(vendor)(**kwargs, retry=FAST_RETRY) as client,
     ):
         with pytest.raises(vendorkit.ConnectError) as caught:
             await PROBES[vendor].call(client)
@@ -81,7 +81,7 @@ async def test_certificate_trusted_through_an_ssl_context_is_accepted(
     trusting = ssl.create_default_context(cafile=str(certificate[0]))
     async with (
         serve_tls(vendor, *certificate) as (state, kwargs),
-        CLIENTS[vendor](**kwargs, ssl=trusting, retry=FAST_RETRY) as client,
+        client_class(vendor)(**kwargs, ssl=trusting, retry=FAST_RETRY) as client,
     ):
         assert await PROBES[vendor].call(client)
 
@@ -115,7 +115,7 @@ def test_plain_http_to_a_remote_host_is_refused_at_construction(
         argument: REMOTE + ("/realms/wogeez" if argument == "issuer" else "")
     }
     with pytest.raises(ConfigurationError) as caught:
-        CLIENTS[vendor](**arguments)
+        client_class(vendor)(**arguments)
 
     message = str(caught.value)
     assert message.startswith(f"{argument} ")
@@ -126,7 +126,7 @@ def test_plain_http_to_a_remote_host_is_refused_at_construction(
 async def test_plain_http_to_a_remote_host_is_accepted_with_allow_insecure_http(
     vendor: str,
 ) -> None:
-    client: VendorClient = CLIENTS[vendor](**_arguments(vendor, REMOTE), allow_insecure_http=True)
+    client = client_class(vendor)(**_arguments(vendor, REMOTE), allow_insecure_http=True)
     async with client:  # built and closed without a single request
         assert client.session.base_url == REMOTE
         assert client.stats.requests == 0
@@ -135,5 +135,5 @@ async def test_plain_http_to_a_remote_host_is_accepted_with_allow_insecure_http(
 @pytest.mark.parametrize("vendor", VENDORS)
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
 async def test_plain_http_to_loopback_needs_no_opt_in(vendor: str, url: str) -> None:
-    async with CLIENTS[vendor](**_arguments(vendor, url)) as client:
+    async with client_class(vendor)(**_arguments(vendor, url)) as client:
         assert client.session.base_url == url

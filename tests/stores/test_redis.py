@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from vendorkit import Token
-from vendorkit.errors import TokenStoreError
+from vendorkit.errors import ConfigurationError, TokenStoreError
 from vendorkit.sandbox import RunningSandbox, serve
 from vendorkit.stores import RedisTokenStore, load_token, store_key
 from vendorkit.vendors import CLIENTS
@@ -68,6 +68,19 @@ MakeStore = Callable[..., RedisTokenStore]
 
 
 # --- values, keys and TTLs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "options", "named"), [
+    ("http://127.0.0.1:6379", {}, "url"),
+    ("redis://127.0.0.1:6379/0", {"namespace": ""}, "namespace"),
+    ("redis://127.0.0.1:6379/0", {"lock_ttl": 0}, "lock_ttl"),
+    ("redis://127.0.0.1:6379/0", {"lock_ttl": 30, "wait_timeout": 20}, "wait_timeout"),
+])
+def test_bad_arguments_are_configuration_errors_naming_the_argument(
+    url: str, options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        RedisTokenStore(url, **options)
 
 
 async def test_token_and_its_refresh_token_round_trip_as_one_value(

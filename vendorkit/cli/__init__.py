@@ -53,14 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         if args.debug:
-            traceback.print_exc()
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
         if args.command_name == "sandbox":
             return 0
         error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         if args.debug:
-            traceback.print_exc()
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
         message, status = describe(exc)
         error(message)
         return status

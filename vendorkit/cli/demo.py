@@ -134,12 +134,6 @@ async def run_demo(args: argparse.Namespace) -> int:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
                 live.refresh(_snapshots(runs))
-        # Logging out is part of the run: aclose() revokes wherever the vendor can. A token
-        # that expired meanwhile is refused (counted as rejected): nothing was left to revoke.
-        rejected = {run.vendor: run.sandbox.state.counters.rejected for run in runs}
-        await asyncio.gather(*(run.client.aclose() for run in runs))
-        for run in runs:
-            run.logout_refused = run.sandbox.state.counters.rejected > rejected[run.vendor]
         elapsed = time.perf_counter() - started
         report = Report(
             results=[_result(run, args.token_lifetime) for run in runs],
@@ -185,8 +179,15 @@ async def _drive(run: VendorRun, concurrency: int, live: LiveProgress) -> None:
                 live.event(run.vendor, step.label)
 
     run.started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, run.calls)))))
-    run.finished = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, run.calls)))))
+        run.finished = time.perf_counter()
+    finally:
+        # Logging out is part of the run: aclose() revokes wherever the vendor can. A token
+        # that expired meanwhile is refused (counted as rejected): nothing left to revoke.
+        rejected = run.sandbox.state.counters.rejected
+        await run.client.aclose()
+        run.logout_refused = run.sandbox.state.counters.rejected > rejected
 
 
 def _snapshots(runs: list[VendorRun]) -> dict[str, dict[str, int]]:

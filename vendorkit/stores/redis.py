@@ -123,12 +123,10 @@ def _text(value: bytes | str | None) -> str:
 
 def redact_url(url: str) -> str:
     """The URL with its password (in the authority or the query) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        user = f"{parts.username}:" if parts.username else ":"
-        parts = parts._replace(netloc=f"{user}***@{host}")
-    return parts._replace(query=re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)).geturl()
+    password = urlsplit(url).password
+    if password:
+        url = url.replace(f":{password}@", ":***@", 1)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
 
 
 async def _close_with_loop(client: aioredis.Redis) -> AsyncGenerator[None, None]:
