@@ -57,6 +57,7 @@ __all__ = ["SessionManager", "check_base_url"]
 logger = logging.getLogger("vendorkit")
 
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+_NO_LIMIT = contextlib.nullcontext()
 _URL_CACHE_SIZE = 1024
 
 
@@ -228,9 +229,12 @@ class SessionManager:
         if max_concurrency is not None and (
             not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
-            raise ConfigurationError("max_concurrency must be a whole number >= 1, or None")
+            raise ConfigurationError(
+                "max_concurrency must be a whole number >= 1, or None (the pool size)"
+            )
         self._max_connections = max_connections
-        self._max_concurrency = max_concurrency
+        # Default: as many calls in flight as the pool has connections (0: no limit).
+        self._max_concurrency = max_connections if max_concurrency is None else max_concurrency
         self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
         self._ssl = ssl
         self._external_session = session
@@ -385,7 +389,8 @@ class SessionManager:
             guardian = _close_with_loop(session)
             with contextlib.suppress(StopIteration):  # run to its yield; the loop finalises it
                 guardian.asend(None).send(None)
-        semaphore = asyncio.Semaphore(self._max_concurrency) if self._max_concurrency else None
+        limit = self._max_concurrency
+        semaphore = asyncio.Semaphore(limit) if limit else None
         resources = _LoopResources(loop, session, semaphore, guardian)
         self._loop_resources = resources
         return resources
@@ -409,29 +414,37 @@ class SessionManager:
         resources = self._resources()
         retry = self.retry.start(method, idempotent)
         auth = self.auth
+        # API calls take a slot before their token, so no call holds a token while it queues
+        # for a connection (it could expire or be revoked meanwhile). Logins and logouts skip
+        # the slots: a login must never wait behind the calls that wait for it.
+        slot = resources.semaphore if tokens is not None and resources.semaphore else _NO_LIMIT
         while True:
             sent: Token | None = None
-            send_headers = headers
-            if tokens is not None:
-                sent = tokens.fresh() or await tokens.get(self._transport)
-                send_headers = {auth.header_name: auth.header_value(sent)}
-                if headers:
-                    send_headers = {**headers, **send_headers}
-            body = data
-            if form is not None:
-                body = dict(form)
-            elif multipart is not None:
-                body = aiohttp.FormData(dict(multipart), default_to_multipart=True)
-            try:
-                response = await self._send(
-                    resources, method, url, params, json, body, send_headers, retry.attempt
-                )
-            except TransportError as exc:
-                delay = retry.after_error(exc)
+            error: TransportError | None = None
+            async with slot:
+                send_headers = headers
+                if tokens is not None:
+                    sent = tokens.fresh() or await tokens.get(self._transport)
+                    send_headers = {auth.header_name: auth.header_value(sent)}
+                    if headers:
+                        send_headers = {**headers, **send_headers}
+                body = data
+                if form is not None:
+                    body = dict(form)
+                elif multipart is not None:
+                    body = aiohttp.FormData(dict(multipart), default_to_multipart=True)
+                try:
+                    response = await self._send(
+                        resources, method, url, params, json, body, send_headers, retry.attempt
+                    )
+                except TransportError as exc:
+                    error = exc
+            if error is not None:
+                delay = retry.after_error(error)
                 if delay is None:
-                    self.events.emit("error", error=type(exc).__name__)
-                    raise
-                self._note_retry(method, url, retry.attempt, delay, type(exc).__name__)
+                    self.events.emit("error", error=type(error).__name__)
+                    raise error
+                self._note_retry(method, url, retry.attempt, delay, type(error).__name__)
                 await retry.sleep(delay)
                 continue
             if response.status >= 400:
@@ -455,15 +468,9 @@ class SessionManager:
     ) -> Response:
         started = time.perf_counter()
         try:
-            if resources.semaphore is not None:
-                async with resources.semaphore:
-                    status, resp_headers, content = await self._roundtrip(
-                        resources.session, method, url, params, json, data, headers
-                    )
-            else:
-                status, resp_headers, content = await self._roundtrip(
-                    resources.session, method, url, params, json, data, headers
-                )
+            status, resp_headers, content = await self._roundtrip(
+                resources.session, method, url, params, json, data, headers
+            )
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(
                 f"{method} {url}: could not connect ({exc.os_error.strerror or exc}); "

@@ -1,1 +1,1 @@
-"""Token-store tests."""
+"""Token-store tests: the stores against a real redis-server, and fleets of processes."""
