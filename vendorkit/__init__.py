@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         ServerError,
         TimeoutError,
         TokenResponseError,
+        TokenStoreError,
         TransportError,
         VendorkitError,
     )
@@ -111,6 +112,7 @@ _MODULES = {
     "Token": ".token",
     "TokenManager": ".tokens",
     "TokenResponseError": ".errors",
+    "TokenStoreError": ".errors",
     "TokenStore": ".stores",
     "TransportError": ".errors",
     "VendorClient": ".client",
@@ -169,6 +171,7 @@ __all__ = [
     "Token",
     "TokenManager",
     "TokenResponseError",
+    "TokenStoreError",
     "TokenStore",
     "TransportError",
     "VendorClient",

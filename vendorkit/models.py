@@ -132,7 +132,7 @@ def _fast_structure(cls: type[T], known: set[str]) -> Callable[[dict[str, Any]],
     """
     namespace: dict[str, Any] = {"_cls": cls, "_known": frozenset(known), "_missing": _MISSING}
     lines, arguments = [], []
-    for i, field in enumerate(attrs.fields(cls)):  # type: ignore[misc]
+    for i, field in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
         if not field.init:
             continue
         hook = converter.get_structure_hook(field.type)

@@ -78,7 +78,7 @@ def _request_url(
             return _parsed_url(url, ()), None
         query = tuple(params.items())
         if all(type(k) is str and type(v) is str for k, v in query):
-            return _parsed_url(url, query), None  # type: ignore[arg-type]
+            return _parsed_url(url, query), None
     except ValueError:  # not a URL yarl accepts: let aiohttp raise its usual error
         pass
     return url, params
@@ -468,9 +468,12 @@ class SessionManager:
     ) -> Response:
         started = time.perf_counter()
         try:
-            status, resp_headers, content = await self._roundtrip(
-                resources.session, method, url, params, json, data, headers
-            )
+            # Inline rather than a helper coroutine: one frame less per call in flight.
+            target, query = _request_url(url, params)
+            async with resources.session.request(
+                method, target, params=query, json=json, data=data, headers=headers
+            ) as resp:
+                status, resp_headers, content = resp.status, resp.headers, await resp.read()
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(
                 f"{method} {url}: could not connect ({exc.os_error.strerror or exc}); "
@@ -493,22 +496,6 @@ class SessionManager:
             logger.debug("%s %s -> %d in %.1f ms (attempt %d)",
                          method, urlsplit(url).path, status, elapsed * 1000, attempt)
         return Response(status, method, url, resp_headers, content, elapsed)
-
-    @staticmethod
-    async def _roundtrip(
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        params: Mapping[str, str | int | float] | None,
-        json: Any,
-        data: Any,
-        headers: Mapping[str, str] | None,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        target, params = _request_url(url, params)
-        async with session.request(
-            method, target, params=params, json=json, data=data, headers=headers
-        ) as resp:
-            return resp.status, resp.headers, await resp.read()
 
     def _note_retry(
         self, method: str, url: str, attempt: int, delay: float, cause: int | str

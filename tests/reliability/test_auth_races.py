@@ -65,7 +65,7 @@ async def test_failing_login_endpoint_keeps_calls_on_the_old_token_until_it_expi
     lab: Lab, vendor: str
 ) -> None:
     retry = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.01)
-    sandbox, client, probe = await lab.started(vendor, token_lifetime=2.5, retry=retry)
+    sandbox, client, probe = await lab.started(vendor, token_lifetime=1.8, retry=retry)
     await probe.call(client)
     old = client.token
     assert old is not None and old.expires_at is not None
@@ -73,7 +73,7 @@ async def test_failing_login_endpoint_keeps_calls_on_the_old_token_until_it_expi
     faults.fail_next(10_000, 503, target="auth")  # refreshes and logins fail from now on
 
     calls = 0
-    while time.time() < old.expires_at - 0.35:  # through both refresh windows
+    while time.time() < old.expires_at - 0.3:  # through both refresh windows
         results = await asyncio.gather(*(probe.call(client) for _ in range(10)))
         assert all(results)
         calls += len(results)
@@ -147,9 +147,9 @@ async def test_refresh_token_expired_at_the_server_falls_back_to_a_login(
 async def test_concurrent_calls_across_many_lifetimes_never_replay_a_refresh_token(
     lab: Lab, vendor: str
 ) -> None:
-    sandbox, client, probe = await lab.started(vendor, token_lifetime=0.75)
+    sandbox, client, probe = await lab.started(vendor, token_lifetime=0.5)
     await probe.call(client)
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 1.5
     outcomes: list[object] = []
 
     async def caller() -> None:
@@ -166,7 +166,7 @@ async def test_concurrent_calls_across_many_lifetimes_never_replay_a_refresh_tok
     assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert counters.failed_logins == 0  # a replayed (rotated) refresh token would count here
     assert counters.logins == 1
-    assert counters.refreshes >= 3  # 0.75 s tokens, renewed at half-life, across 2 s
+    assert counters.refreshes >= 3  # 0.5 s tokens, renewed at half-life, across 1.5 s
 
 
 @pytest.mark.parametrize("vendor", REFRESHING)

@@ -184,7 +184,7 @@ class SandboxState:
     """
 
     vendor: str
-    credentials: dict[str, str]
+    credentials: dict[str, str] = attrs.field(repr=False)
     token_lifetime: float
     refresh_lifetime: float = REFRESH_LIFETIME
     clock_skew: float = 0.0
@@ -641,7 +641,7 @@ class Vendor:
     """What the runner needs to know to start one vendor's emulator."""
 
     name: str
-    credentials: Mapping[str, str]
+    credentials: Mapping[str, str] = attrs.field(repr=False)
     token_lifetime: float
     make_app: Callable[[SandboxState], web.Application]
     client_kwargs: Callable[[str, dict[str, str]], dict[str, str]] = _base_url_kwargs
@@ -666,8 +666,8 @@ class RunningSandbox:
     vendor: str
     base_url: str
     state: SandboxState
-    credentials: dict[str, str]
-    client_kwargs: dict[str, str]
+    credentials: dict[str, str] = attrs.field(repr=False)
+    client_kwargs: dict[str, str] = attrs.field(repr=False)
 
 
 @contextlib.asynccontextmanager

@@ -166,7 +166,8 @@ class RedisTokenStore:
 
     Pass it to any client as ``token_store=``; see the module docstring for what the
     fleet gets. ``cipher`` encrypts tokens at rest (any object with ``encrypt(bytes)``
-    and ``decrypt(bytes)``, e.g. ``cryptography.fernet.Fernet``).
+    and ``decrypt(bytes)``, e.g. ``cryptography.fernet.Fernet``). A client never closes a
+    store it was given: ``await store.aclose()`` after the clients that use it.
     """
 
     shared = True
