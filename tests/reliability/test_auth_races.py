@@ -1,8 +1,9 @@
 """Tokens under pressure: revocation, failing refreshes, rotation races, skew, cancellation.
 
-Token lifetimes here are fractional (1.5 s, not 2 s) on purpose: the sandbox, like real
-servers, rounds an integral lifetime's expiry down to whole seconds, so a "2 s" token
-may die up to a second before the client expects. That case has its own test (clock skew).
+Token lifetimes here are fractional (0.5, 1.5, 1.8 s) on purpose: the sandbox, like real
+servers, rounds an integral lifetime's expiry down to whole seconds, so a "2 s" token may
+die up to a second before the client expects, which would blur what each test measures.
+Tokens the server rejects early have their own tests (clock skew).
 """
 
 from __future__ import annotations
@@ -37,23 +38,23 @@ from .support import (
 async def test_token_revoked_with_500_calls_in_flight_costs_one_login_and_no_call(
     lab: Lab, vendor: str
 ) -> None:
-    sandbox, client, probe = await lab.started(vendor)  # a pool of 100 connections
+    sandbox, client, probe = await lab.started(vendor)  # 100 connections, 100 call slots
     await probe.call(client)
     counters = sandbox.state.counters
     sandbox.state.faults.latency = 0.5  # the server holds each request before checking it
 
     calls = [asyncio.ensure_future(probe.call(client)) for _ in range(500)]
-    # 100 calls are held by the server, 400 wait for a connection: all carry the token.
+    # 100 calls are held by the server with the token; 400 wait for a slot, token-less.
     await until(lambda: counters.requests[probe.route] >= 1 + 100)
     sandbox.state.revoke_all_tokens()
     sandbox.state.faults.latency = 0.0
     results = await asyncio.gather(*calls, return_exceptions=True)
 
     assert [r for r in results if isinstance(r, BaseException)] == []
-    assert counters.rejected == 500  # every in-flight call carried the revoked token...
-    assert counters.logins == 2  # ...and all of them shared exactly one re-login
-    assert counters.requests[probe.route] == 1 + 500 + 500  # each replayed exactly once
-    assert client.stats.reauths == 500
+    assert counters.logins == 2  # exactly one re-login for all 500
+    assert counters.rejected == 100  # the held calls; none that queued took the dead token
+    assert counters.requests[probe.route] == 1 + 500 + 100  # each rejected call replayed once
+    assert client.stats.reauths == 100
     assert client.stats.logins == 2
 
 
@@ -82,7 +83,6 @@ async def test_failing_login_endpoint_keeps_calls_on_the_old_token_until_it_expi
     assert client.token is old
     assert counters.rejected == 0  # every call went out with a token the server accepted
     attempts = counters.faults
-    print(f"{attempts} renewal attempts during {calls} calls")
     assert attempts >= 2  # renewal was tried, in the advisory and the mandatory window...
     assert attempts <= 24 < calls  # ...after pauses, not by every call
 
