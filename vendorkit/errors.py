@@ -66,13 +66,21 @@ class TransportError(VendorkitError):
     """The request got no HTTP answer. Safe to retry for idempotent calls."""
 
     def __init__(
-        self, message: str, *, method: str = "", url: str = "", request_sent: bool = True
+        self,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        request_sent: bool = True,
+        retryable: bool = True,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         #: False only when the connection was never made, so the server cannot have seen it.
         self.request_sent = request_sent
+        #: False for failures that waiting will not cure, such as an untrusted certificate.
+        self.retryable = retryable
 
 
 class ConnectError(TransportError):

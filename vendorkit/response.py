@@ -48,10 +48,11 @@ class Response:
         try:
             return _json.loads(self.content)
         except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: absurd nesting
+            # The body is not quoted: this layer cannot redact it, and it may echo a secret.
             content_type = self.headers.get("Content-Type", "unknown content type")
             raise ResponseParseError(
                 f"{self.method} {self.url} -> HTTP {self.status}: expected JSON, got "
-                f"{content_type} starting {self.excerpt(60)!r}"
+                f"{content_type} ({len(self.content)} bytes) that does not parse as JSON"
             ) from None
 
     def json_object(self) -> dict[str, Any]:

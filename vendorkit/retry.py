@@ -144,7 +144,7 @@ class RetryState:
 
     def after_error(self, error: TransportError) -> float | None:
         """Seconds to wait before retrying after a transport error, or None to give up."""
-        if not (self._idempotent or not error.request_sent):
+        if not error.retryable or (error.request_sent and not self._idempotent):
             return None
         return self._allow(self._next_backoff())
 

@@ -474,6 +474,12 @@ class SessionManager:
                 method, target, params=query, json=json, data=data, headers=headers
             ) as resp:
                 status, resp_headers, content = resp.status, resp.headers, await resp.read()
+        except aiohttp.ClientSSLError as exc:
+            raise ConnectError(
+                f"{method} {url}: TLS handshake failed ({type(exc).__name__}); the server's "
+                "certificate is not trusted: fix it, or pass ssl=<an SSLContext that trusts it>",
+                method=method, url=url, request_sent=False, retryable=False,
+            ) from None
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(
                 f"{method} {url}: could not connect ({exc.os_error.strerror or exc}); "

@@ -70,6 +70,8 @@ async def test_untrusted_certificate_is_refused_by_default_with_connect_error(
 
     assert "certificate" in str(caught.value).lower()
     assert not caught.value.request_sent
+    assert not caught.value.retryable  # waiting will not make the certificate trusted
+    assert client.stats.retries == 0
     assert sum(state.counters.requests.values()) == 0  # no request got past the handshake
     assert state.counters.logins == 0
 
