@@ -213,3 +213,26 @@ async def test_wrong_client_secret_raises_authentication_error(
         assert caught.value.status == 401
         assert "invalid_client" in str(caught.value)
         assert wrong not in str(caught.value)
+
+
+async def test_replay_with_a_token_revoked_since_gets_one_more_login(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    # A call is rejected with token T1; meanwhile a refresh replaced it with T2, and a mass
+    # revocation killed T2 as well. The replay with T2 is refused too, yet the credentials
+    # are fine: one more login is owed, not an AuthenticationError.
+    async with vendorkit_sandbox("wokelo", token_lifetime=2) as (client, sandbox):
+        await client.search_companies("a")
+        await asyncio.sleep(0.8)
+        sandbox.state.faults.slow_next(1, 0.4)
+        slow_call = asyncio.create_task(client.search_companies("a"))
+        await asyncio.sleep(0.3)
+        await client.search_companies("a")  # the advisory refresh: T2, and T1 revoked
+        await asyncio.sleep(0.05)
+        sandbox.state.revoke_all_tokens()  # T2 too
+        result = await slow_call
+        assert result.status == "success"
+        # The slow call was re-authed twice (T1, then T2); the refreshing call may add one
+        # of its own when the refresh revokes T1 under it.
+        assert client.stats.reauths >= 2
+        assert sandbox.state.counters.logins == 2
