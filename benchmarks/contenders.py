@@ -6,10 +6,11 @@ contender's own; this module therefore imports no HTTP library until a contender
 up. Every contender gets the same pool (100 connections, all kept alive: aiohttp's and
 vendorkit's default) and the same 30 s timeout. Run one by hand::
 
-    python -m benchmarks.contenders aiohttp --base-url http://127.0.0.1:8080 --n 1000
+    BENCH_CLIENT_KEY=... BENCH_CLIENT_SECRET=... \
+        python -m benchmarks.contenders aiohttp --base-url http://127.0.0.1:8080 --n 1000
 
-It prints one JSON line of figures. Credentials come from ``BENCH_CLIENT_KEY`` and
-``BENCH_CLIENT_SECRET`` (the sandbox's, by default), never from the command line.
+It prints one JSON line of figures. The credentials come from the environment (the
+runner passes the sandbox's), never from the command line.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 __all__ = ["CONTENDERS", "Contender", "Target", "drive", "measure"]
 
@@ -53,7 +54,7 @@ class Target:
         return f"/v2/customers/organizations/{self.cid}"
 
     #: The query vendorkit's ``get_organizations`` sends; the others send the same.
-    params = {"sortBy": "created_absolute", "sortReverse": "false"}  # noqa: RUF012
+    params: ClassVar[dict[str, str]] = {"sortBy": "created_absolute", "sortReverse": "false"}
 
     @property
     def url(self) -> str:
@@ -167,7 +168,9 @@ async def _authlib(target: Target, cold: bool) -> tuple[Call, Close]:
     """
     with warnings.catch_warnings():  # authlib 1.9 asks for httpx2; httpx is what it uses here
         warnings.simplefilter("ignore")
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
+        from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
+            AsyncOAuth2Client,
+        )
 
     client = AsyncOAuth2Client(**_httpx_options())
     answer = await client.request(
@@ -294,6 +297,9 @@ def _versions() -> dict[str, str]:
         version = getattr(module, "__version__", None)
         if version:
             versions[name] = str(version)
+    vendorkit = sys.modules.get("vendorkit")
+    if vendorkit is not None and vendorkit.__file__:  # which build was measured
+        versions["vendorkit_path"] = os.path.dirname(vendorkit.__file__)
     return versions
 
 

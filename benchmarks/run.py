@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -30,9 +29,9 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
 
 from benchmarks.contenders import CONTENDERS
 from benchmarks.report import evaluate_targets, render_markdown, summarize
-from benchmarks.server import ROOT, Server, child_env, credentials, pinned
+from benchmarks.server import ROOT, Server, child_env, credentials, pinned, python
 from benchmarks.server import start as start_server
-from benchmarks.storms import run_storms
+from benchmarks.storms import EXPIRY_LIFETIME, run_storms
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 
@@ -60,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="calls started at once in the cold storm")
     parser.add_argument("--storm-concurrency", type=int, default=1000,
                         help="calls in flight during the expiry storm")
+    parser.add_argument("--expiry-lifetime", type=float, default=EXPIRY_LIFETIME,
+                        help="seconds the expiry storm's tokens live (each run lasts about "
+                        "this long)")
     parser.add_argument("--no-storms", action="store_true", help="skip the token storms")
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
@@ -87,7 +89,7 @@ def measure_once(
     core: int | None, env: dict[str, str],
 ) -> dict[str, Any]:
     command = pinned([
-        sys.executable, "-m", "benchmarks.contenders", contender, "--base-url",
+        *python(), "-m", "benchmarks.contenders", contender, "--base-url",
         server.base_url, "--n", str(n), "--concurrency", str(concurrency),
         "--max-seconds", str(max_seconds),
     ], core)
@@ -100,7 +102,9 @@ def measure_once(
     return figures
 
 
-def environment(args: argparse.Namespace, server: Server, client_core: int | None) -> dict[str, Any]:
+def environment(
+    args: argparse.Namespace, server: Server, client_core: int | None
+) -> dict[str, Any]:
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as info:
@@ -110,7 +114,7 @@ def environment(args: argparse.Namespace, server: Server, client_core: int | Non
         pass
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.run", *sys.argv[1:]]),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()},
         "python": platform.python_version(),
         "server": {"kind": server.kind, "description": server.description,
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     env = child_env() | {"BENCH_CLIENT_KEY": key, "BENCH_CLIENT_SECRET": secret}
     samples: list[dict[str, Any]] = []
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
 
     def report(line: str) -> None:
         print(line, flush=True)
@@ -163,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 storms = run_storms(
                     server, calls=args.storm_calls, runs=args.runs,
-                    concurrency=args.storm_concurrency, server_core=server_core,
+                    concurrency=args.storm_concurrency, lifetime=args.expiry_lifetime,
+                    server_core=server_core,
                     client_core=client_core, env=env, report=report)
             except (RuntimeError, subprocess.SubprocessError) as exc:
                 report(f"token storms FAILED: {exc}")
                 storms = {"error": str(exc)}
         meta = environment(args, server, client_core)
     meta["seconds"] = round(time.monotonic() - started, 1)
+    # Other processes on the machine make every figure noisier: say how busy it was.
+    meta["load_average"] = {"start": load_before, "end": os.getloadavg()[0]}
     summary = summarize(samples)
     targets = evaluate_targets(summary, storms)
     results = {"meta": meta, "summary": summary, "targets": targets, "storms": storms,

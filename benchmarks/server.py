@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["CID", "Server", "credentials", "nginx_available", "start"]
 
@@ -125,7 +125,7 @@ class Server:
         self.close()
 
 
-def control(base_url: str, method: str, path: str) -> dict[str, object]:
+def control(base_url: str, method: str, path: str) -> dict[str, Any]:
     """Call a sandbox control route (no proxy: the server is on loopback)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(base_url + path, method=method, data=b"{}"
@@ -230,7 +230,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 def _start_sandbox(core: int | None, token_lifetime: float | None) -> Server:
-    command = [sys.executable, "-m", "benchmarks.server", "sandbox"]
+    command = [*python(), "-m", "benchmarks.server", "sandbox"]
     if token_lifetime is not None:
         command += ["--token-lifetime", repr(token_lifetime)]
     process = subprocess.Popen(
@@ -247,10 +247,18 @@ def _start_sandbox(core: int | None, token_lifetime: float | None) -> Server:
 
 
 def child_env() -> dict[str, str]:
-    """The environment for a benchmark process: this repository first on the import path."""
+    """The environment for a benchmark process: this repository on the import path, after
+    any ``PYTHONPATH`` of the caller's, so that another vendorkit build can be measured:
+    ``PYTHONPATH=/elsewhere python -m benchmarks.run``. Children run with ``python -P``
+    (no working directory on the path) for the same reason."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(ROOT)) if p)
     return env
+
+
+def python() -> list[str]:
+    """The command that starts a benchmark process's interpreter."""
+    return [sys.executable, "-P"]
 
 
 async def _serve_sandbox(token_lifetime: float | None) -> None:
