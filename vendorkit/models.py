@@ -92,29 +92,33 @@ def model(cls: type[T]) -> type[T]:
         if json_key != field.name:
             overrides[field.name] = override(rename=json_key)
     base = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
-    fast = _fast_structure(cls, known)
 
     if extra_name is None:
-        def structure_hook(value: Any, _: Any) -> T:
-            if fast is not None and type(value) is dict:
-                try:
-                    return fast(value)
-                except Exception:  # the cattrs function says what is wrong
-                    pass
+        def by_cattrs(value: Any) -> T:
             return base(_mapping(value), cls)
     else:
-        def structure_hook(value: Any, _: Any) -> T:
-            if fast is not None and type(value) is dict:
-                try:
-                    return fast(value)
-                except Exception:
-                    pass
+        def by_cattrs(value: Any) -> T:
             data = _mapping(value)
             extra = {k: v for k, v in data.items() if k not in known}
             return base({**data, _EXTRA_KEY: extra}, cls)
 
+    fast = _fast_structure(cls, known)
+    _TWINS[cls] = (fast, by_cattrs)
+
+    def structure_hook(value: Any, _: Any) -> T:
+        if fast is not None and type(value) is dict:
+            try:
+                return fast(value)
+            except Exception:  # the cattrs function says what is wrong
+                pass
+        return by_cattrs(value)
+
     converter.register_structure_hook(cls, structure_hook)
     return cls
+
+
+#: Each model's generated fast function and its cattrs function; tests check they agree.
+_TWINS: dict[type, tuple[Callable[[dict[str, Any]], Any] | None, Callable[[Any], Any]]] = {}
 
 
 _STRUCTURE_CALL = getattr(cattrs.BaseConverter, "_structure_call", None)  # cattrs' ``cl(obj)``

@@ -233,8 +233,11 @@ class SessionManager:
                 "max_concurrency must be a whole number >= 1, or None (the pool size)"
             )
         self._max_connections = max_connections
-        # Default: as many calls in flight as the pool has connections (0: no limit).
-        self._max_concurrency = max_connections if max_concurrency is None else max_concurrency
+        # Default: one call in flight per pooled connection but one (0: no limit), so a
+        # login or logout always finds a connection free instead of queueing behind calls.
+        if max_concurrency is None:
+            max_concurrency = max_connections - 1 if max_connections > 1 else max_connections
+        self._max_concurrency = max_concurrency
         self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
         self._ssl = ssl
         self._external_session = session
