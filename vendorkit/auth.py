@@ -99,6 +99,15 @@ class AuthStrategy(abc.ABC):
         """
         return False
 
+    def logout_error(self, response: Response, token: Token) -> APIError:
+        """The typed error for a refused logout; the token's own values are redacted too."""
+        return login_error(
+            response,
+            vendor=self.vendor,
+            action="logout",
+            secrets=(*self.secrets(), *_token_secrets(token)),
+        )
+
     def static_token(self) -> Token | None:
         """A token that needs no login (an API key), else None."""
         return None
@@ -244,12 +253,7 @@ class JSONLogin(AuthStrategy):
         # A rejection (401; Cloud4Wi's 403 for an expired token): the token was already
         # invalid, which is what a logout wants anyway.
         if response.status >= 400 and response.status not in self.rejection_statuses:
-            raise login_error(
-                response,
-                vendor=self.vendor,
-                action="logout",
-                secrets=(*self.secrets(), *_token_secrets(token)),
-            )
+            raise self.logout_error(response, token)
         return True
 
 
@@ -348,12 +352,7 @@ class OAuth2PasswordGrant(AuthStrategy):
             "POST", url, form={"token": value, "token_type_hint": hint, **self._client_fields()}
         )
         if response.status >= 400:
-            raise login_error(
-                response,
-                vendor=self.vendor,
-                action="logout",
-                secrets=(*self.secrets(), *_token_secrets(token)),
-            )
+            raise self.logout_error(response, token)
         return True
 
 
@@ -418,12 +417,7 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
             )
             # 400 invalid_grant: the session had already ended.
             if response.status >= 400 and response.json_object().get("error") != "invalid_grant":
-                raise login_error(
-                    response,
-                    vendor=self.vendor,
-                    action="logout",
-                    secrets=(*self.secrets(), *_token_secrets(token)),
-                )
+                raise self.logout_error(response, token)
             ended = True
         return await super().logout(transport, token) or ended
 
