@@ -314,7 +314,7 @@ async def test_secrets_absent_from_logs_reprs_and_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="vendorkit")
-    toy.token_lifetime = 1.0
+    toy.token_lifetime = 2.0  # windows: advisory from 1.0 s, mandatory from 1.5 s
     toy.echo_credentials = True  # a careless server quoting what it got in its errors
     manager = make_manager("oauth2", retry=RetryPolicy(sleep=sleeps))
     errors: list[BaseException] = []
@@ -324,7 +324,7 @@ async def test_secrets_absent_from_logs_reprs_and_errors(
     reprs.append(repr(manager.token))
     toy.answer_next(1, status=503)
     await manager.request("GET", "/data")  # a retry
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(1.6)
     await manager.request("GET", "/data")  # a refresh
     reprs.append(repr(manager.token))
     toy.revoke_all_tokens()
@@ -334,12 +334,12 @@ async def test_secrets_absent_from_logs_reprs_and_errors(
         await manager.request("GET", "/data")  # an error quoting the token
     errors.append(rejected.value)
     toy.forget_refresh_tokens()
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(1.6)
     await manager.request("GET", "/data")  # a refused refresh, quoting the refresh token
     toy.fail_refreshes(1, status=500)
-    await asyncio.sleep(0.55)
+    await asyncio.sleep(1.2)
     await manager.request("GET", "/data")  # a failed background refresh, quoting it again
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     assert await manager.logout()
 
     wrong = "wrong-password-Vb6Yt3Qa"
