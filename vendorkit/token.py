@@ -181,37 +181,20 @@ def parse_token(
             raise TokenResponseError(f"login answer says success=false ({_describe(body)})")
         if "access_token" in lowered:
             oauth = _converter.structure(lowered, _OAuth2Answer)
-            return Token(
-                access_token=_non_empty(oauth.access_token, body),
-                token_type=oauth.token_type or "Bearer",
-                expires_at=_expires(now, oauth.expires_in)
-                or _jwt_expiry(oauth.access_token)
-                or _expires(now, default_lifetime),
-                refresh_token=oauth.refresh_token or None,
-                refresh_expires_at=_expires(now, oauth.refresh_expires_in or None),
-                scope=oauth.scope,
-                issued_at=now,
+            return _token(
+                body, now, oauth.access_token, oauth.token_type, oauth.expires_in,
+                default_lifetime, refresh_token=oauth.refresh_token,
+                refresh_lifetime=oauth.refresh_expires_in, scope=oauth.scope,
             )
         if "accesstoken" in lowered:
             camel = _converter.structure(lowered, _CamelAnswer)
-            return Token(
-                access_token=_non_empty(camel.accesstoken, body),
-                token_type=camel.tokentype or "Bearer",
-                expires_at=_expires(now, camel.expiresin)
-                or _jwt_expiry(camel.accesstoken)
-                or _expires(now, default_lifetime),
-                refresh_token=camel.refreshtoken or None,
-                issued_at=now,
+            return _token(
+                body, now, camel.accesstoken, camel.tokentype, camel.expiresin,
+                default_lifetime, refresh_token=camel.refreshtoken,
             )
         if "token" in lowered or header_token:
             jwt = _converter.structure(lowered, _JWTAnswer).token if "token" in lowered else ""
-            jwt = jwt or header_token or ""
-            jwt_exp = _jwt_expiry(jwt)
-            return Token(
-                access_token=_non_empty(jwt, body),
-                expires_at=jwt_exp if jwt_exp is not None else _expires(now, default_lifetime),
-                issued_at=now,
-            )
+            return _token(body, now, jwt or header_token or "", "Bearer", None, default_lifetime)
     except TokenResponseError:
         raise
     except (cattrs.BaseValidationError, TypeError, ValueError, OverflowError):
@@ -219,6 +202,36 @@ def parse_token(
             f"login answer has a field of the wrong type ({_describe(body)})"
         ) from None
     raise TokenResponseError(f"login answer carries no token ({_describe(body)})")
+
+
+def _token(
+    body: Mapping[str, Any],
+    now: float,
+    access_token: str,
+    token_type: str,
+    lifetime: float | None,
+    default_lifetime: float | None,
+    *,
+    refresh_token: str | None = None,
+    refresh_lifetime: float | None = None,
+    scope: str | None = None,
+) -> Token:
+    """One place that decides expiry: the answer's lifetime, else the JWT's ``exp``, else
+    the strategy's documented default."""
+    expires_at = _expires(now, lifetime)
+    if expires_at is None:
+        expires_at = _jwt_expiry(access_token)
+    if expires_at is None:
+        expires_at = _expires(now, default_lifetime)
+    return Token(
+        access_token=_non_empty(access_token, body),
+        token_type=token_type or "Bearer",
+        expires_at=expires_at,
+        refresh_token=refresh_token or None,
+        refresh_expires_at=_expires(now, refresh_lifetime or None),
+        scope=scope,
+        issued_at=now,
+    )
 
 
 def _non_empty(value: str, body: Mapping[str, Any]) -> str:
