@@ -1,5 +1,5 @@
 """The contenders: the same authenticated, JSON-decoded GET of Cloud4Wi organizations, by
-seven clients, and the driver that times N of them at a given concurrency.
+nine clients, and the driver that times N of them at a given concurrency.
 
 The runner starts one fresh process per measurement, so CPU time and peak RSS are the
 contender's own; this module therefore imports no HTTP library until a contender is set
@@ -102,10 +102,11 @@ async def _aiohttp(target: Target, cold: bool) -> tuple[Call, Close]:
     return call, session.close
 
 
-async def _vendorkit_client(target: Target, cold: bool) -> Any:
+async def _vendorkit_client(target: Target, cold: bool, **options: Any) -> Any:
     from vendorkit import Cloud4WiClient
 
-    client = Cloud4WiClient(target.client_key, target.client_secret, base_url=target.base_url)
+    client = Cloud4WiClient(target.client_key, target.client_secret, base_url=target.base_url,
+                            **options)
     if not cold:
         await client.login()
     return client
@@ -120,6 +121,45 @@ async def _vendorkit(target: Target, cold: bool) -> tuple[Call, Close]:
         return client.get_organizations(cid)  # type: ignore[no-any-return]
 
     return call, client.aclose
+
+
+async def _vendorkit_untraced(target: Target, cold: bool) -> tuple[Call, Close]:
+    """The typed call with ``tracing=False``: no OpenTelemetry check at all (issue 13's
+    baseline for "no provider set costs nothing measurable")."""
+    client = await _vendorkit_client(target, cold, tracing=False)
+    cid = target.cid
+
+    def call() -> Awaitable[object]:
+        return client.get_organizations(cid)  # type: ignore[no-any-return]
+
+    return call, client.aclose
+
+
+async def _vendorkit_otel(target: Target, cold: bool) -> tuple[Call, Close]:
+    """The typed call with an OpenTelemetry SDK TracerProvider set, as an application that
+    exports traces has: a span per call, batched to an exporter that drops them."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    trace.set_tracer_provider(provider)
+    call, close = await _vendorkit(target, cold)
+
+    async def close_all() -> None:
+        await close()
+        provider.shutdown()
+
+    return call, close_all
 
 
 async def _vendorkit_request(target: Target, cold: bool) -> tuple[Call, Close]:
@@ -213,6 +253,10 @@ CONTENDERS = {c.name: c for c in (
               _vendorkit_request, "aiohttp"),
     Contender("httpx", "httpx.AsyncClient + hand-set Bearer", "asyncio", _httpx, "aiohttp"),
     Contender("authlib", "authlib AsyncOAuth2Client", "asyncio", _authlib, "aiohttp"),
+    Contender("vendorkit-untraced", "vendorkit typed, tracing=False", "asyncio",
+              _vendorkit_untraced, "aiohttp"),
+    Contender("vendorkit-otel", "vendorkit typed, OTel SDK TracerProvider set", "asyncio",
+              _vendorkit_otel, "aiohttp"),
     Contender("aiohttp-uvloop", "raw aiohttp under uvloop (floor)", "uvloop", _aiohttp,
               "aiohttp-uvloop"),
     Contender("vendorkit-uvloop", "vendorkit get_organizations under uvloop", "uvloop",

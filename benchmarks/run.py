@@ -29,8 +29,15 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
 
 from benchmarks.contenders import CONTENDERS
 from benchmarks.report import evaluate_targets, render_markdown, summarize
-from benchmarks.server import ROOT, Server, child_env, credentials, pinned, python
-from benchmarks.server import start as start_server
+from benchmarks.server import (
+    ROOT,
+    Server,
+    child_env,
+    credentials,
+    pinned,
+    python,
+    start as start_server,
+)
 from benchmarks.storms import EXPIRY_LIFETIME, run_storms
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results"

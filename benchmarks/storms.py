@@ -26,8 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.server import ROOT, Server, control, pinned, python
-from benchmarks.server import start as start_server
+from benchmarks.server import ROOT, Server, control, pinned, python, start as start_server
 
 __all__ = ["cold_storm", "expiry_storm", "run_storms"]
 
@@ -175,8 +174,8 @@ async def _expiry_client(base_url: str, concurrency: int, mandatory_only: bool) 
         os.environ["BENCH_CLIENT_KEY"], os.environ["BENCH_CLIENT_SECRET"], base_url=base_url,
         refresh_windows=windows,
     )
-    timed = _TimedLogin(client.session.tokens.strategy)
-    client.session.tokens.strategy = timed  # type: ignore[assignment]
+    timed = _TimedLogin(client.session.tokens.auth)
+    client.session.tokens.auth = timed  # type: ignore[assignment]
     try:
         first = await client.login()
         if first.expires_at is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
 import pytest
@@ -62,3 +62,45 @@ async def make_manager(toy: Toy) -> AsyncIterator[MakeManager]:
     for manager in managers:
         await manager.aclose()
 
+
+
+@pytest.fixture
+def otel() -> Iterator[tuple[Any, Any]]:
+    """OpenTelemetry SDK providers with in-memory exporters, set globally for one test and
+    unset after it (the API lets a process set them once; tests must undo that)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    def unset() -> None:
+        trace._TRACER_PROVIDER_SET_ONCE._done = False
+        trace._TRACER_PROVIDER = None
+        metrics._internal._METER_PROVIDER_SET_ONCE._done = False
+        metrics._internal._METER_PROVIDER = None
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    unset()
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    try:
+        yield exporter, reader
+    finally:
+        unset()
+        tracer_provider.shutdown()
+
+
+def metric_points(reader: Any) -> dict[str, list[Any]]:
+    """Every data point an InMemoryMetricReader holds, by metric name."""
+    data = reader.get_metrics_data()
+    points: dict[str, list[Any]] = {}
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points.setdefault(metric.name, []).extend(metric.data.data_points)
+    return points

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 
+import attrs
 import pytest
 
 from tests.conftest import MakeManager
@@ -27,6 +28,7 @@ from vendorkit import (
     VendorkitError,
 )
 from vendorkit.errors import error_for_status
+from vendorkit.models import model, structure
 
 STATUSES: list[tuple[int, type[APIError]]] = [
     (400, BadRequestError),
@@ -114,3 +116,45 @@ def test_exception_tree() -> None:
     assert issubclass(ConfigurationError, ValueError)
     for cls in (ConfigurationError, TransportError, ResponseParseError, APIError):
         assert issubclass(cls, VendorkitError)
+
+
+@model
+@attrs.frozen
+class Job:
+    job_id: str
+    state: str = "queued"
+
+
+async def test_a_parse_error_keeps_the_whole_response_so_a_created_job_is_never_lost(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager("json")
+    toy.answer_next(1, route="POST /items", status=201, body={"id": "job-9", "state": 3.5},
+                    headers={"X-Request-Id": "req-created"})
+    response = await manager.request("POST", "/items", json={"name": "x"})
+
+    with pytest.raises(ResponseParseError) as caught:
+        structure(response.json(), Job, what="new job", response=response)
+
+    error = caught.value
+    assert error.response is response
+    assert error.response.json() == {"id": "job-9", "state": 3.5}
+    assert error.response.request_id == "req-created"
+    assert (error.model, error.field) == ("Job", "job_id")
+    assert str(error) == ("new job does not fit Job: Job.job_id: missing "
+                          "(POST /items -> HTTP 201)")
+    assert toy.counters.requests["POST /items"] == 1
+
+
+async def test_a_body_that_is_not_json_raises_a_parse_error_with_the_response(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager("json")
+    toy.answer_next(1, status=200, body="<html>maintenance</html>")
+    response = await manager.request("GET", "/data")
+
+    with pytest.raises(ResponseParseError, match="expected JSON") as caught:
+        response.json()
+
+    assert caught.value.response is response
+    assert caught.value.response.content == b"<html>maintenance</html>"

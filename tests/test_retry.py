@@ -18,7 +18,7 @@ from vendorkit import (
     ServerError,
     SessionManager,
 )
-from vendorkit.retry import parse_retry_after, set_testing
+from vendorkit.retry import is_testing, parse_retry_after, set_testing
 
 # --- Retry-After --------------------------------------------------------------------------
 
@@ -122,12 +122,11 @@ async def test_set_testing_makes_retry_sleeps_instant(
 ) -> None:
     manager = make_manager("json", retry=RetryPolicy(max_attempts=3))
     toy.answer_next(2, status=503, retry_after="30")
-    set_testing(True)
-    try:
+    with set_testing():
+        assert is_testing()
         started = time.monotonic()
         response = await manager.request("GET", "/data")
-    finally:
-        set_testing(False)
+    assert not is_testing()  # the previous mode is restored
 
     assert response.status == 200
     assert time.monotonic() - started < 0.5
@@ -166,7 +165,7 @@ async def test_post_marked_idempotent_is_retried(
 async def test_post_is_retried_after_429(
     toy: Toy, make_manager: MakeManager, sleeps: SleepRecorder
 ) -> None:
-    manager = make_manager("json", retry=RetryPolicy(sleep=sleeps))
+    manager = make_manager("json", retry=RetryPolicy(sleep=sleeps), rate_limit=False)
     toy.answer_next(1, route="POST /items", status=429, retry_after="2")
 
     response = await manager.request("POST", "/items", json={"name": "x"})
@@ -176,17 +175,33 @@ async def test_post_is_retried_after_429(
     assert sleeps.waits == [2.0]
 
 
-async def test_429_after_the_last_attempt_raises_rate_limit_error(
+async def test_429_beyond_the_throttle_wait_budget_raises_rate_limit_error(
     toy: Toy, make_manager: MakeManager, sleeps: SleepRecorder
 ) -> None:
-    manager = make_manager("json", retry=RetryPolicy(max_attempts=2, sleep=sleeps))
-    toy.answer_next(2, status=429, retry_after="5")
+    policy = RetryPolicy(max_attempts=2, max_throttle_wait=8, sleep=sleeps)
+    manager = make_manager("json", retry=policy, rate_limit=False)
+    toy.answer_next(3, status=429, retry_after="5")
 
     with pytest.raises(RateLimitError) as caught:
         await manager.request("GET", "/data")
 
     assert caught.value.retry_after == 5.0
+    assert sleeps.waits == [5.0]  # a second wait of 5 s would pass the 8 s budget
     assert toy.counters.requests["GET /data"] == 2
+
+
+async def test_429_waits_are_bounded_by_time_not_by_the_attempt_count(
+    toy: Toy, make_manager: MakeManager, sleeps: SleepRecorder
+) -> None:
+    policy = RetryPolicy(max_attempts=2, sleep=sleeps)  # 2 attempts for 5xx and drops
+    manager = make_manager("json", retry=policy, rate_limit=False)
+    toy.answer_next(6, status=429, retry_after="1")
+
+    response = await manager.request("GET", "/data")
+
+    assert response.status == 200  # the server kept saying when to come back: no call lost
+    assert sleeps.waits == [1.0] * 6
+    assert toy.counters.requests["GET /data"] == 7
 
 
 async def test_connection_refused_is_retried_even_for_post() -> None:

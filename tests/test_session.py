@@ -19,6 +19,7 @@ from vendorkit import (
     ConfigurationError,
     Event,
     MemoryTokenStore,
+    PermissionDeniedError,
     RetryPolicy,
     SessionManager,
     TimeoutError,
@@ -186,9 +187,22 @@ async def test_aclose_with_shared_store_keeps_token(toy: Toy, make_manager: Make
     assert await store.get(first.tokens.key) is None
 
 
+async def test_a_session_passed_in_still_sends_the_default_and_configured_headers(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        manager = make_manager("json", http_session=session, headers={"X-Tenant": "acme"})
+
+        sent = (await manager.request("GET", "/data")).json()["headers"]
+
+    assert sent["Accept"] == "application/json"
+    assert sent["User-Agent"].startswith("vendorkit/")
+    assert sent["X-Tenant"] == "acme"
+
+
 async def test_external_session_is_not_closed(toy: Toy, make_manager: MakeManager) -> None:
     async with aiohttp.ClientSession() as session:
-        manager = make_manager("json", session=session)
+        manager = make_manager("json", http_session=session)
         await manager.request("GET", "/data")
 
         await manager.aclose()
@@ -216,8 +230,7 @@ def test_client_reused_across_two_asyncio_runs() -> None:
 
         async def call() -> tuple[int, aiohttp.ClientSession]:
             response = await manager.request("GET", "/data")
-            assert manager._loop_resources is not None
-            return response.json()["generation"], manager._loop_resources.session
+            return response.json()["generation"], manager.transport.http_session()
 
         first, first_session = asyncio.run(call())
         assert first_session.closed  # closed as its loop shut down, without aclose()
@@ -403,6 +416,7 @@ async def test_event_hooks_and_stats_count_logins_refreshes_retries_reauths_logo
     assert manager.stats.as_dict() == {
         "requests": sum(toy.counters.requests.values()),
         "errors": 1, "retries": 1, "logins": 2, "refreshes": 1, "reauths": 1, "logouts": 1,
+        "rate_limited": 0, "waited": 0.0,
     }
     assert (toy.counters.logins, toy.counters.refreshes, toy.counters.revocations) == (2, 1, 1)
     assert toy.counters.rejected == 1
@@ -421,3 +435,60 @@ async def test_failing_event_hook_is_logged_and_does_not_break_the_call(
     assert response.ok
     assert manager.stats.logins == 1
     assert "event hook" in caplog.text
+
+
+# --- a rejection a new token does not cure is final -------------------------------------
+
+
+def _forbidding(toy: Toy) -> Any:
+    """The toy's JSON login, declared as Cloud4Wi's: 403 is also an expired-token signal."""
+    import attrs
+
+    return attrs.evolve(json_login(toy), rejection_statuses=frozenset({401, 403}))
+
+
+async def test_sequential_calls_refused_403_with_a_valid_token_cost_at_most_two_logins(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager(auth=_forbidding(toy))
+    # A resource this key may not read: 403 whatever the token. Call 1 sends twice (the
+    # first token, then the new one its login brought); calls 2..30 once each.
+    toy.answer_next(31, status=403, body={"message": "Forbidden for this customer"})
+
+    for _ in range(30):
+        with pytest.raises(PermissionDeniedError):
+            await manager.request("GET", "/data")
+
+    assert toy.counters.logins == 2  # was 31: one login per refused call
+    assert toy.counters.requests["GET /data"] == 31
+    after = await manager.request("GET", "/data")  # the token was good all along
+    assert after.json()["generation"] == 2
+
+
+async def test_concurrent_calls_refused_403_with_a_valid_token_cost_at_most_two_logins(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager(auth=_forbidding(toy))
+    await manager.request("GET", "/data")
+    toy.answer_next(60, status=403, body={"message": "Forbidden for this customer"})
+
+    outcomes = await asyncio.gather(
+        *(manager.request("GET", "/data") for _ in range(30)), return_exceptions=True
+    )
+
+    assert all(isinstance(o, PermissionDeniedError) for o in outcomes)
+    assert toy.counters.logins <= 2
+
+
+async def test_an_expired_token_answered_403_still_reauthenticates_once(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager(auth=_forbidding(toy))
+    await manager.request("GET", "/data")
+    toy.answer_next(1, status=403, body={"message": "Token expired"})
+    toy.revoke_all_tokens()
+
+    response = await manager.request("GET", "/data")
+
+    assert response.json()["generation"] == 2
+    assert toy.counters.logins == 2

@@ -16,7 +16,7 @@ from vendorkit import (
     WogeezClient,
     WokeloClient,
 )
-from vendorkit.sandbox import VENDORS
+from vendorkit.sandbox import VENDORS, Quota
 from vendorkit.testing import SandboxClient, SandboxFactory, SandboxThreadFactory
 from vendorkit.vendors import CLIENTS
 
@@ -56,6 +56,40 @@ async def test_vendorkit_sandbox_closes_the_client_then_stops_the_sandbox(
     with pytest.raises(ConnectError):
         await client.get_organizations("cid-1")
     await client.aclose()
+
+
+async def test_vendorkit_sandbox_serves_the_variants_it_is_asked_for(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    async with vendorkit_sandbox("cloudcx", variants="refresh-token") as (client, sandbox):
+        assert sandbox.state.variants == ("refresh-token",)
+        assert (await client.login()).refresh_token  # the seed's answer has none
+    async with vendorkit_sandbox("cloudcx") as (client, sandbox):
+        assert sandbox.state.variants == ()
+        assert (await client.login()).refresh_token is None
+    with pytest.raises(ValueError, match="unknown cloudcx variant 'nope'"):
+        async with vendorkit_sandbox("cloudcx", variants=["nope"]):
+            pass
+
+
+@pytest.mark.vendorkit_variant("capped-page", "spring-envelope")
+async def test_per_vendor_fixtures_take_variants_from_a_marker(
+    cloudcx_sandbox_client: SandboxClient[CloudCXClient],
+) -> None:
+    client, sandbox = cloudcx_sandbox_client
+    assert sandbox.state.variants == ("capped-page", "spring-envelope")
+    answer = await client.request("GET", "/openapi/v2/user/page", params={"pageSize": 100})
+    assert (answer.json()["size"], len(answer.json()["content"])) == (50, 50)
+
+
+def test_vendorkit_sandbox_thread_serves_variants_and_a_quota(
+    vendorkit_sandbox_thread: SandboxThreadFactory,
+) -> None:
+    client, sandbox = vendorkit_sandbox_thread(
+        "cloudcx", variants=["refresh-token"], quota=Quota(rate=0.5, burst=1))
+    assert asyncio.run(client.login()).refresh_token
+    assert sandbox.state.variants == ("refresh-token",)
+    assert sandbox.state.quota == Quota(rate=0.5, burst=1)
 
 
 async def test_per_vendor_fixtures_are_ready_to_call(
@@ -119,6 +153,13 @@ USER_TESTS = """
     def test_thread(vendorkit_sandbox_thread):
         client, sandbox = vendorkit_sandbox_thread("cloudcx")
         assert asyncio.run(client.get_user_page()).total == 2500
+
+
+    @pytest.mark.asyncio
+    @pytest.mark.vendorkit_variant("refresh-token")
+    async def test_variant_marker(cloudcx_sandbox_client):
+        client, sandbox = cloudcx_sandbox_client
+        assert sandbox.state.variants == ("refresh-token",)
 """
 
 
@@ -128,8 +169,9 @@ def test_plugin_works_for_a_project_in_pytest_asyncio_strict_mode(
     pytester.makeini("[pytest]\nasyncio_mode = strict\n"
                      "asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
-    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider",
+                                           "--strict-markers")
+    result.assert_outcomes(passed=4)
 
 
 def test_plugin_works_for_a_project_without_pytest_asyncio(

@@ -1,16 +1,20 @@
-"""Token and parse_token: every login answer shape, and no value ever quoted in an error."""
+"""Token and parse_token: every login answer shape, tolerance of what real servers send,
+and no value ever quoted in an error or a warning."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from vendorkit import Token, TokenResponseError, parse_token
+from vendorkit.token import MAX_LIFETIME
 
 NOW = 1_700_000_000.0
 
@@ -122,10 +126,10 @@ def test_success_false_names_keys_not_values() -> None:
     ("body", "says"),
     [
         ({"user": "alice-Secret", "expires_in": 10}, "carries no token"),
+        ({"access_token": None, "token": None}, "carries no token"),
         ({"access_token": 12345}, "wrong type"),
-        ({"access_token": "tok-Secret", "expires_in": "soon"}, "wrong type"),
-        ({"access_token": "tok-Secret", "expires_in": True}, "wrong type"),
         ({"accessToken": ["tok-Secret"]}, "wrong type"),
+        ({"data": {"accessToken": ["tok-Secret"]}}, "wrong type: accessToken"),
         ({"token": {"value": "tok-Secret"}}, "wrong type"),
         ({"access_token": "   "}, "empty token"),
         ({"token": ""}, "empty token"),
@@ -143,6 +147,214 @@ def test_unusable_answer_raises_token_response_error(body: object, says: str) ->
     assert "alice" not in str(caught.value)
 
 
+# --- what real servers send (issue 11.8, issue 16.6/16.7/16.9) ------------------------------
+
+
+def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and r.name == "vendorkit"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("expires_in", ""), ("expires_in", True), ("expires_in", "soon-Secret"),
+        ("expiresIn", {"seconds": 60}), ("token_type", {"kind": "Bearer-Secret"}),
+        ("token_type", "Bearer\r\nX-Injected: Secret"), ("scope", {"read": "Secret"}),
+        ("scope", ["read", 7]), ("refresh_token", ["rt-Secret"]),
+        ("refresh_expires_in", "later-Secret"),
+    ],
+)
+def test_an_unreadable_optional_field_is_ignored_with_a_warning_naming_only_the_field(
+    caplog: pytest.LogCaptureFixture, field: str, value: object
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+
+    token = parse_token({"access_token": "at", field: value}, default_lifetime=60, now=NOW)
+
+    assert token.access_token == "at"
+    assert token.token_type == "Bearer"
+    assert token.expires_at == NOW + 60  # as if the field were absent
+    assert token.refresh_token is None and token.refresh_expires_at is None
+    assert token.scope is None
+    assert [w for w in warnings_in(caplog) if field in w] != []
+    assert "Secret" not in caplog.text and "soon" not in caplog.text
+
+
+def test_plausible_odd_values_read_as_the_server_meant_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+
+    token = parse_token({"access_token": "at", "expires_in": "3599s", "token_type": None,
+                         "scope": ["openid", "email"], "refresh_token": "",
+                         "refresh_expires_in": 0}, now=NOW)
+
+    assert token.expires_at == NOW + 3599
+    assert token.token_type == "Bearer"
+    assert token.scope == "openid email"
+    assert (token.refresh_token, token.refresh_expires_at) == (None, None)
+    assert warnings_in(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "at", "expiresIn": 300, "refreshToken": "rt", "refreshExpiresIn": 900},
+        {"accessToken": "at", "expires_in": 300, "refresh_token": "rt",
+         "refresh_expires_in": 900},
+        {"ACCESS_TOKEN": "at", "Expires-In": "300", "RefreshToken": "rt",
+         "REFRESH_EXPIRES_IN": 900.0},
+        {"token": "at", "expiresin": 300, "refresh-token": "rt", "refreshexpiresin": 900},
+    ],
+)
+def test_lifetime_keys_are_found_in_any_style_beside_any_token_key(body: dict[str, Any]) -> None:
+    token = parse_token(body, default_lifetime=86400, now=NOW)
+
+    assert (token.access_token, token.refresh_token) == ("at", "rt")
+    assert token.expires_at == NOW + 300
+    assert token.refresh_expires_at == NOW + 900
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"access_token": "at", "expires_in": 300}},
+        {"success": True, "data": {"accessToken": "at", "expiresIn": 300}},
+        {"code": 0, "msg": "ok", "Data": {"token": "at", "expires_in": "300"}},
+    ],
+)
+def test_a_token_answer_wrapped_in_data_is_read(body: dict[str, Any]) -> None:
+    token = parse_token(body, now=NOW)
+
+    assert (token.access_token, token.expires_at) == ("at", NOW + 300)
+
+
+def test_a_wrapped_answer_still_honours_success_false() -> None:
+    with pytest.raises(TokenResponseError, match="success=false"):
+        parse_token({"data": {"success": False, "accessToken": "at"}})
+
+
+UNUSABLE_LIFETIMES = [0, -30, "-5", math.nan, math.inf, -math.inf, 1e17, 10**400,
+                      MAX_LIFETIME + 1]
+UNUSABLE_IDS = ["0", "-30", "'-5'", "nan", "inf", "-inf", "1e17", "10**400", "ten years + 1"]
+
+
+@pytest.mark.parametrize("lifetime", UNUSABLE_LIFETIMES, ids=UNUSABLE_IDS)
+def test_an_unusable_lifetime_is_unknown_with_one_warning_never_expired_at_once(
+    caplog: pytest.LogCaptureFixture, lifetime: object
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+
+    token = parse_token({"access_token": "at", "expires_in": lifetime},
+                        default_lifetime=86400, now=NOW)
+
+    assert token.expires_at is None  # used until the vendor rejects it: one login, not one per call
+    assert not token.is_expired(NOW)
+    assert len(warnings_in(caplog)) == 1
+    assert "expires_in" in warnings_in(caplog)[0]
+
+
+@pytest.mark.parametrize("lifetime", UNUSABLE_LIFETIMES, ids=UNUSABLE_IDS)
+def test_an_unusable_lifetime_falls_back_to_a_future_jwt_exp(lifetime: object) -> None:
+    jwt = make_jwt({"exp": NOW + 900})
+
+    token = parse_token({"accessToken": jwt, "expiresIn": lifetime}, now=NOW)
+
+    assert token.expires_at == NOW + 900
+
+
+def test_unusable_lifetimes_as_the_json_parser_reads_them_are_unknown() -> None:
+    for text in ('{"access_token": "at", "expires_in": NaN}',
+                 '{"access_token": "at", "expires_in": 1e400}',
+                 '{"accessToken": "at", "expiresIn": -Infinity}'):
+        assert parse_token(json.loads(text), now=NOW).expires_at is None
+
+
+@pytest.mark.parametrize("exp", [NOW - 1, NOW, 0, -1e300, NOW + MAX_LIFETIME + 10, "1e400",
+                                 "NaN"])
+def test_a_jwt_exp_already_past_or_absurd_is_unknown_not_a_login_per_call(
+    caplog: pytest.LogCaptureFixture, exp: float | str
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+    payload = base64.urlsafe_b64encode(f'{{"exp": {exp}}}'.encode()).decode().rstrip("=")
+    jwt = f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2lnbmF0dXJl"
+
+    token = parse_token({"token": jwt}, default_lifetime=86400, now=NOW)
+
+    assert token.expires_at is None
+    assert len(warnings_in(caplog)) == 1 and "exp" in warnings_in(caplog)[0]
+
+
+def test_a_jwt_exp_in_milliseconds_is_read_as_seconds() -> None:
+    jwt = make_jwt({"exp": int((NOW + 600) * 1000)})
+
+    assert parse_token({"token": jwt}, now=NOW).expires_at == NOW + 600
+
+
+def test_a_refresh_lifetime_that_is_negative_or_absurd_is_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+    for lifetime in (-1, math.nan, 1e17):
+        token = parse_token({"access_token": "at", "expires_in": 60, "refresh_token": "rt",
+                             "refresh_expires_in": lifetime}, now=NOW)
+        assert token.refresh_expires_at is None
+        assert token.can_refresh(NOW)
+    assert len(warnings_in(caplog)) == 3
+
+
+def jwt_nested(depth: int) -> str:
+    payload = base64.urlsafe_b64encode(b"[" * depth + b"]" * depth).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2lnbmF0dXJl"
+
+
+def test_a_jwt_payload_nested_200k_deep_is_a_token_response_error() -> None:
+    with pytest.raises(TokenResponseError, match="nested too deeply"):
+        parse_token({"token": jwt_nested(200_000)}, default_lifetime=60)
+
+
+class ExplodingAnswer(Mapping[str, object]):
+    """A mapping that fails as it is read: stands for any failure inside the parser."""
+
+    def __getitem__(self, key: str) -> object:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("the answer could not be walked")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_any_failure_inside_parse_token_is_a_token_response_error() -> None:
+    with pytest.raises(TokenResponseError, match="could not be read"):
+        parse_token(ExplodingAnswer())
+
+
+@pytest.mark.parametrize("char", ["\r", "\n", "\r\n", "\x00", "\t", "\x1f", "\x7f"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda t: ({"access_token": t}, None),
+        lambda t: ({"accessToken": t, "expiresIn": 60}, None),
+        lambda t: ({"token": t}, None),
+        lambda t: ({"access_token": "fine", "refresh_token": t}, None),
+        lambda t: ({}, t),
+    ],
+    ids=["access_token", "accessToken", "token", "refresh_token", "header"],
+)
+def test_a_token_with_control_characters_is_refused_without_quoting_it(
+    char: str, answer: Any
+) -> None:
+    body, header = answer(f"tok-Secret{char}X-Injected: 1")
+
+    with pytest.raises(TokenResponseError, match="control characters") as refused:
+        parse_token(body, header_token=header)
+
+    assert "Secret" not in str(refused.value)
+
+
 # --- the property -------------------------------------------------------------------------
 
 KNOWN_KEYS = ["token", "access_token", "accessToken", "accesstoken", "ACCESS_TOKEN",
@@ -152,7 +364,7 @@ KNOWN_KEYS = ["token", "access_token", "accessToken", "accesstoken", "ACCESS_TOK
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.text()
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats()  # NaN and Infinity too: Python's json module reads them
 )
 json_values = st.recursive(
     json_scalars,
@@ -178,8 +390,22 @@ TEMPLATES = (
     "login answer has a field of the wrong type",
     "login answer carries no token",
     "login answer has an empty token",
+    "login answer has a token with control characters: Authorization header",
+    "login answer could not be read",
+    "login answer's JWT payload is nested too deeply",
     "(keys seen: none)",
 )
+
+
+def keys_of(body: object) -> str:
+    """The keys parse_token may name: the answer's, and those inside its ``data``."""
+    if not isinstance(body, dict):
+        return ""
+    keys = list(map(str, body))
+    for key, value in body.items():
+        if key.lower() == "data" and isinstance(value, dict):
+            keys += [f"data.{k}" for k in value]
+    return ", ".join(keys)
 
 
 def strings_in(value: object) -> list[str]:
@@ -201,7 +427,7 @@ def test_any_json_gives_a_token_or_a_token_response_error_quoting_no_value(
         token = parse_token(body, now=NOW)
     except TokenResponseError as exc:
         message = str(exc)
-        keys = ", ".join(sorted(map(str, body))) if isinstance(body, dict) else ""
+        keys = keys_of(body)
         quoted = [
             s for s in strings_in(body)
             if len(s) > 3 and s in message
@@ -212,6 +438,9 @@ def test_any_json_gives_a_token_or_a_token_response_error_quoting_no_value(
         assert isinstance(token, Token)
         assert isinstance(token.access_token, str) and token.access_token.strip()
         assert "access_token" not in repr(token)
+        assert token.expires_at is None or 0 < token.expires_at - NOW <= MAX_LIFETIME
+        for secret in (token.access_token, token.refresh_token or ""):
+            assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret)
 
 
 # --- Token --------------------------------------------------------------------------------

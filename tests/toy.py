@@ -6,7 +6,8 @@ One aiohttp.web app on 127.0.0.1 speaks both login styles the core supports:
 - ``POST /logout``       revokes the bearer token
 - ``POST /oauth/token``  OAuth2 form grants ``password`` and ``refresh_token`` (rotating)
 - ``POST /oauth/revoke`` RFC 7009 revocation of a refresh or access token
-- ``GET /data``          protected; ``?delay=s`` waits before checking the token, so a
+- ``GET /data``          protected; echoes the request's headers but Authorization;
+                         ``?delay=s`` waits before checking the token, so a
                          revocation can land while the request is in flight
 - ``POST /items``        protected; answers 201 with the JSON it got
 - ``GET /users``         protected; a paged listing (``?page=`` from 1, ``?size=``)
@@ -104,7 +105,7 @@ class Toy:
         self.counters = Counters()
         self.issued: list[str] = []  # every access and refresh token ever issued
         self._fail_logins = 0
-        self._fail_refreshes: tuple[int, int, str] = (0, 0, "")
+        self._fail_refreshes: tuple[int, int, str | dict[str, Any]] = (0, 0, "")
         self._answers: dict[str, collections.deque[Answer]] = collections.defaultdict(
             collections.deque
         )
@@ -124,8 +125,11 @@ class Toy:
         """Refuse the next ``n`` logins (good credentials or not) with 401."""
         self._fail_logins = n
 
-    def fail_refreshes(self, n: int, status: int = 500, error: str = "server_error") -> None:
-        """Fail the next ``n`` refresh grants with ``status`` and OAuth2 ``error``."""
+    def fail_refreshes(
+        self, n: int, status: int = 500, error: str | dict[str, Any] = "server_error"
+    ) -> None:
+        """Fail the next ``n`` refresh grants with ``status`` and OAuth2 ``error`` (or,
+        given a dict, that whole JSON body: Django REST's ``{"detail", "code"}``...)."""
         self._fail_refreshes = (n, status, error)
 
     def revoke_all_tokens(self) -> None:
@@ -302,6 +306,8 @@ class Toy:
                 if old is None:
                     return self._refused(400, "invalid_grant", sent)
                 self._fail_refreshes = (n - 1, status, error)
+                if isinstance(error, dict):
+                    return web.json_response(error, status=status)
                 return self._refused(status, error, sent)
             self.counters.refreshes += 1
             old.refresh_token = ""  # rotation: a refresh token works once
@@ -325,7 +331,8 @@ class Toy:
         grant = self._grant_for(request)
         if grant is None:
             return self._reject()
-        return web.json_response({"ok": True, "generation": grant.generation},
+        seen = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        return web.json_response({"ok": True, "generation": grant.generation, "headers": seen},
                                  headers={"X-Request-Id": "req-ok"})
 
     async def _items(self, request: web.Request) -> web.Response:

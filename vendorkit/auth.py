@@ -12,8 +12,10 @@ A vendor module declares its login by configuring one of these; the mechanisms
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -25,8 +27,12 @@ from .errors import (
     ResponseParseError,
     error_for_status,
 )
+from .redaction import Redactor, SecretFields
 from .response import Response
 from .token import Token, parse_token
+from .urls import check_base_url
+
+logger = logging.getLogger("vendorkit")
 
 __all__ = [
     "APIKeyAuth",
@@ -81,7 +87,8 @@ class AuthStrategy(abc.ABC):
         """Obtain a new token with the long-lived credentials."""
 
     @property
-    def can_refresh(self) -> bool:
+    def supports_refresh(self) -> bool:
+        """Whether this login hands out refresh tokens worth using."""
         return False
 
     async def refresh(self, transport: AuthTransport, token: Token) -> Token:
@@ -89,7 +96,8 @@ class AuthStrategy(abc.ABC):
         raise NotImplementedError
 
     @property
-    def can_logout(self) -> bool:
+    def supports_logout(self) -> bool:
+        """Whether the vendor documents a way to revoke a token."""
         return False
 
     async def logout(self, transport: AuthTransport, token: Token) -> bool:
@@ -139,21 +147,10 @@ def login_error(
 ) -> APIError:
     """The typed error for a refused login, refresh or logout, quoting the server's reason
     (redacted)."""
-    def redact(text: str) -> str:
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-    body = response.json_object()
-    code = body.get("error")
-    # Redacted before being cut short, so no secret is left half-quoted.
-    reasons = [
-        redact(part)[:200]
-        for part in (code, body.get("error_description"), body.get("message"))
-        if isinstance(part, str) and part
-    ]
-    reason = ": ".join(reasons) or response.excerpt(120, redact=redact) or "no reason given"
+    redact = Redactor(secrets)
+    code = response.json_object().get("error")
+    reason = (response.reason(redact=redact) or response.excerpt(120, redact=redact)
+              or "no reason given")
     common: dict[str, Any] = {
         "status": response.status,
         "method": response.method,
@@ -182,6 +179,32 @@ def login_error(
     )
 
 
+Encoding = Literal["form", "multipart", "json"]
+
+
+async def _post(
+    transport: AuthTransport, url: str, fields: dict[str, str], encoding: Encoding
+) -> Response:
+    if encoding == "multipart":
+        return await transport.send("POST", url, multipart=fields)
+    if encoding == "json":
+        return await transport.send("POST", url, json=fields)
+    return await transport.send("POST", url, form=fields)
+
+
+_CONTENT_TYPE_WORDS = ("content type", "content-type", "media type", "unsupported media")
+
+
+def _refuses_content_type(response: Response) -> bool:
+    """A refusal of the body's encoding: 415, or a 400 whose reason names the content type."""
+    if response.status == 415:
+        return True
+    if response.status != 400:
+        return False
+    reason = (response.reason() or response.excerpt(300)).lower()
+    return any(word in reason for word in _CONTENT_TYPE_WORDS)
+
+
 def _token_secrets(token: Token | None) -> tuple[str, ...]:
     """A token's own secrets, redacted from errors too: a server may quote what it was sent."""
     if token is None:
@@ -191,7 +214,7 @@ def _token_secrets(token: Token | None) -> tuple[str, ...]:
 
 def _token_from(
     response: Response,
-    strategy: AuthStrategy,
+    auth: AuthStrategy,
     *,
     action: Action,
     default_lifetime: float | None,
@@ -200,9 +223,9 @@ def _token_from(
     if response.status >= 400:
         raise login_error(
             response,
-            vendor=strategy.vendor,
+            vendor=auth.vendor,
             action=action,
-            secrets=(*strategy.secrets(), *_token_secrets(sent)),
+            secrets=(*auth.secrets(), *_token_secrets(sent)),
         )
     header_token = _bearer_from_header(response)
     try:
@@ -237,13 +260,13 @@ class JSONLogin(AuthStrategy):
         return tuple(v for k, v in self.body.items() if k != self.identity_field)
 
     async def login(self, transport: AuthTransport) -> Token:
-        response = await transport.send("POST", self.login_path, json=dict(self.body))
+        response = await transport.send("POST", self.login_path, json=SecretFields(self.body))
         return _token_from(
             response, self, action="login", default_lifetime=self.default_lifetime
         )
 
     @property
-    def can_logout(self) -> bool:
+    def supports_logout(self) -> bool:
         return self.logout_path is not None
 
     async def logout(self, transport: AuthTransport, token: Token) -> bool:
@@ -268,7 +291,12 @@ class OAuth2PasswordGrant(AuthStrategy):
     username: str
     password: str = attrs.field(repr=False)
     #: How the grant is encoded: RFC 6749 says form; Wokelo documents multipart form-data.
-    encoding: Literal["form", "multipart"] = "form"
+    encoding: Encoding = "form"
+    #: Tried once if the server refuses ``encoding`` (415, or a 400 naming the content
+    #: type); whichever the server takes is kept for the client's life. Wokelo's docs say
+    #: form-data in prose and JSON in their curl example.
+    fallback_encoding: Encoding | None = None
+    _encoding_taken: Encoding | None = attrs.field(default=None, init=False, repr=False)
     scope: str | None = None
     #: RFC 7009 revocation endpoint, if the server has one.
     revocation_url: str | None = None
@@ -283,7 +311,7 @@ class OAuth2PasswordGrant(AuthStrategy):
         return tuple(s for s in (self.client_secret, self.password) if s)
 
     def _client_fields(self) -> dict[str, str]:
-        fields = {"client_id": self.client_id}
+        fields = SecretFields(client_id=self.client_id)
         if self.client_secret is not None:
             fields["client_secret"] = self.client_secret
         return fields
@@ -301,29 +329,39 @@ class OAuth2PasswordGrant(AuthStrategy):
     ) -> Token:
         url = await self._token_endpoint(transport)
         fields |= self._client_fields()
-        if self.encoding == "multipart":
-            response = await transport.send("POST", url, multipart=fields)
-        else:
-            response = await transport.send("POST", url, form=fields)
+        encoding = self._encoding_taken or self.encoding
+        response = await _post(transport, url, fields, encoding)
+        fallback = self.fallback_encoding
+        if (self._encoding_taken is None and fallback is not None and fallback != encoding
+                and _refuses_content_type(response)):
+            response = await _post(transport, url, fields, fallback)
+            if response.status < 400:
+                self._encoding_taken = fallback
+                logger.info("vendorkit: %s token endpoint refused %s (HTTP 415 or 400) and "
+                            "took %s; using %s from now on", self.vendor, encoding, fallback,
+                            fallback)
+        elif self._encoding_taken is None and response.status < 400:
+            self._encoding_taken = encoding
         return _token_from(
             response, self, action=action, default_lifetime=self.default_lifetime,
             sent=sent,
         )
 
     async def login(self, transport: AuthTransport) -> Token:
-        fields = {"grant_type": "password", "username": self.username, "password": self.password}
+        fields = SecretFields(grant_type="password", username=self.username,
+                              password=self.password)
         if self.scope:
             fields["scope"] = self.scope
         return await self._grant(transport, fields, action="login")
 
     @property
-    def can_refresh(self) -> bool:
+    def supports_refresh(self) -> bool:
         return True
 
     async def refresh(self, transport: AuthTransport, token: Token) -> Token:
         if token.refresh_token is None:
             raise ValueError("refresh() needs a token with a refresh_token")
-        fields = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+        fields = SecretFields(grant_type="refresh_token", refresh_token=token.refresh_token)
         new = await self._grant(transport, fields, action="refresh", sent=token)
         if new.refresh_token is None:
             # Servers that do not rotate keep the old refresh token valid.
@@ -336,7 +374,7 @@ class OAuth2PasswordGrant(AuthStrategy):
         return self.revocation_url
 
     @property
-    def can_logout(self) -> bool:
+    def supports_logout(self) -> bool:
         return self.revocation_url is not None
 
     async def logout(self, transport: AuthTransport, token: Token) -> bool:
@@ -348,9 +386,8 @@ class OAuth2PasswordGrant(AuthStrategy):
             value, hint = token.refresh_token, "refresh_token"
         else:
             value, hint = token.access_token, "access_token"
-        response = await transport.send(
-            "POST", url, form={"token": value, "token_type_hint": hint, **self._client_fields()}
-        )
+        form = SecretFields(token=value, token_type_hint=hint, **self._client_fields())
+        response = await transport.send("POST", url, form=form)
         if response.status >= 400:
             raise self.logout_error(response, token)
         return True
@@ -367,6 +404,10 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
 
     token_url: str = ""
     issuer: str = ""
+    #: Hosts other than the issuer's that discovered endpoints may be on (default: none).
+    trusted_hosts: frozenset[str] = frozenset()
+    #: Accept plain-http endpoints off loopback (as the session's ``allow_insecure_http``).
+    allow_insecure_http: bool = False
     _metadata: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     async def discover(self, transport: AuthTransport) -> dict[str, Any]:
@@ -390,8 +431,37 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
                 raise ResponseParseError(
                     f"{url} is not an OpenID Connect discovery document (no token_endpoint)"
                 )
+            self._check_discovered(metadata)
             self._metadata = metadata
         return self._metadata
+
+    def _check_discovered(self, metadata: dict[str, Any]) -> None:
+        """The document must be the configured issuer's (OpenID Connect Discovery 1.0,
+        section 4.3), and each endpoint it names must be https (loopback aside) on the
+        issuer's host or a trusted one: the password and client secret go there."""
+        issuer = self.issuer.rstrip("/")
+        if str(metadata.get("issuer", "")).rstrip("/") != issuer:
+            raise ResponseParseError(
+                f"{self.vendor} OpenID Connect discovery: the document's issuer is not the "
+                f"configured issuer {issuer}; refusing to send credentials to its endpoints"
+            )
+        issuer_host = urlsplit(issuer).hostname
+        for name in ("token_endpoint", "revocation_endpoint", "end_session_endpoint"):
+            endpoint = metadata.get(name)
+            if endpoint is None:
+                continue
+            try:
+                check_base_url(name, str(endpoint), allow_insecure_http=self.allow_insecure_http)
+            except ConfigurationError as exc:
+                raise ResponseParseError(
+                    f"{self.vendor} OpenID Connect discovery: {exc}"
+                ) from None
+            host = urlsplit(str(endpoint)).hostname
+            if host != issuer_host and host not in self.trusted_hosts:
+                raise ResponseParseError(
+                    f"{self.vendor} OpenID Connect discovery: {name} is on {host}, not on the "
+                    f"issuer's host {issuer_host}; pass trusted_hosts to allow it"
+                )
 
     async def _token_endpoint(self, transport: AuthTransport) -> str:
         return str((await self.discover(transport))["token_endpoint"])
@@ -401,7 +471,7 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
         return value if isinstance(value, str) else None
 
     @property
-    def can_logout(self) -> bool:
+    def supports_logout(self) -> bool:
         # Known only after discovery; logout() answers whether it sent anything.
         return True
 
@@ -413,7 +483,7 @@ class OIDCPasswordGrant(OAuth2PasswordGrant):
             response = await transport.send(
                 "POST",
                 end_session,
-                form={"refresh_token": token.refresh_token, **self._client_fields()},
+                form=SecretFields(refresh_token=token.refresh_token, **self._client_fields()),
             )
             # 400 invalid_grant: the session had already ended.
             if response.status >= 400 and response.json_object().get("error") != "invalid_grant":

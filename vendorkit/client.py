@@ -3,13 +3,18 @@
 A vendor client is a thin, typed face on one :class:`SessionManager`: it declares the
 base URL and the login (an :class:`AuthStrategy`), and adds one method per documented
 endpoint. Everything else, listed here once, is the same for every vendor.
+
+``with_options()`` makes a light view of a client (openai-python's pattern): the same
+object but for its :class:`CallOptions`, sharing the one session, so views cost no
+connection, login or limiter of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
 import os
-import ssl as _ssl
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict, Unpack
@@ -17,14 +22,18 @@ from typing import Any, ClassVar, Self, TypedDict, Unpack
 import aiohttp
 
 from .auth import AuthStrategy
+from .config import RefreshWindows
 from .errors import ConfigurationError
 from .events import EventHook, Stats
+from .network import SSLSetting
+from .options import CallOptions, CallOverrides
+from .ratelimit import RateLimit
 from .response import Response
 from .retry import RetryPolicy
 from .session import SessionManager
 from .stores.base import TokenStore
+from .streaming import StreamingResponse
 from .token import Token
-from .tokens import RefreshWindows
 
 __all__ = ["SessionOptions", "VendorClient"]
 
@@ -40,11 +49,16 @@ class SessionOptions(TypedDict, total=False):
     headers: Mapping[str, str] | None
     max_connections: int
     max_concurrency: int | None
-    session: aiohttp.ClientSession | None
-    ssl: _ssl.SSLContext | bool
+    max_body_size: int
+    http_session: aiohttp.ClientSession | None
+    ssl: SSLSetting
+    proxy: str | None
+    trust_env: bool
     allow_insecure_http: bool
     event_hooks: Mapping[str, Iterable[EventHook]] | None
     refresh_windows: RefreshWindows | None
+    rate_limit: RateLimit | bool | None
+    tracing: bool
 
 
 class VendorClient:
@@ -55,6 +69,11 @@ class VendorClient:
 
     def __init__(self, base_url: str, auth: AuthStrategy, **options: Unpack[SessionOptions]):
         self.session = SessionManager(base_url, auth, **options)
+        #: A view's options (None on the client itself: the session's own).
+        self._options: CallOptions | None = None
+        #: On a view: the raw :class:`Response` of its latest call that got one. None on
+        #: the client itself, which concurrent tasks share.
+        self.last_response: Response | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.session.base_url}>"
@@ -84,6 +103,7 @@ class VendorClient:
         method: str,
         path: str,
         *,
+        path_params: Mapping[str, str] | None = None,
         params: Mapping[str, str | int | float] | None = None,
         json: Any = None,
         data: Any = None,
@@ -91,15 +111,78 @@ class VendorClient:
         idempotent: bool | None = None,
     ) -> Response:
         """Call any endpoint below the base URL, authenticated: the escape hatch for
-        endpoints this client has no typed method for."""
-        return await self.session.request(
-            method, path, params=params, json=json, data=data, headers=headers,
-            idempotent=idempotent,
+        endpoints this client has no typed method for. ``path`` may be a template
+        (``/users/{uid}``) filled, percent-encoded, from ``path_params``."""
+        options = self._options
+        response = await self.session.request(
+            method, path, path_params=path_params, params=params, json=json, data=data,
+            headers=headers, idempotent=idempotent, options=options,
+        )
+        if options is not None:
+            self.last_response = response
+        return response
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[StreamingResponse]:
+        """Call an endpoint and read its body as it arrives, for large exports::
+
+            async with client.stream("GET", "/export") as answer:
+                async for line in answer.iter_lines():
+                    ...
+
+        Auth, re-auth, retries and typed errors are those of :meth:`request`, up to the
+        answer's head; the body is never held whole, nor retried once it has started.
+        The connection is released when the block exits.
+        """
+        return self.session.stream(
+            method, path, path_params=path_params, params=params, json=json, data=data,
+            headers=headers, idempotent=idempotent, options=self._options,
         )
 
+    def with_options(self, **overrides: Unpack[CallOverrides]) -> Self:
+        """A view of this client whose calls use these options, sharing its session (token,
+        token store, rate limiter, connections), so one slow export needs no second client::
+
+            report = await client.with_options(timeout=600).get_report(rid)
+
+        Takes ``timeout``, ``connect_timeout``, ``retry`` (a :class:`RetryPolicy`) and
+        ``rate_limit=False`` (skip the client's limiter); one left out keeps the client's
+        (or this view's); logins and refreshes keep the client's. Closing a view closes
+        nothing: close the client. A view keeps the raw :class:`Response` of its latest
+        call in ``last_response``, so a typed call can hand back its headers and request
+        id::
+
+            view = client.with_options()
+            page = await view.get_user_page(page_index=2)
+            assert view.last_response is not None
+            print(view.last_response.request_id)
+
+        Make one view per task: ``last_response`` is the view's latest call, whichever
+        task made it.
+        """
+        view = copy.copy(self)
+        view._options = (self._options or CallOptions()).merged(
+            overrides, session_timeouts=self.session.timeouts,
+            limited=self.session.limiter is not None,
+        )
+        view.last_response = None
+        return view
+
     async def aclose(self) -> None:
-        """Close the client: revoke the token unless the store is shared, release connections."""
-        await self.session.aclose()
+        """Close the client: revoke the token unless the store is shared, release connections.
+        On a ``with_options()`` view, nothing: the view shares the client's session."""
+        if self._options is None:
+            await self.session.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -18,6 +18,8 @@
           +-- NotFoundError          404
           +-- RateLimitError         429, with ``retry_after``
           +-- ServerError            5xx
+          +-- RedirectError          a 3xx not followed: to another origin, or on a login
+          +-- ResponseTooLargeError  a body past ``max_body_size``; status and headers kept
 
 Messages never contain a secret: bodies are quoted only as a short excerpt, and token
 responses are described by their keys, never their values.
@@ -27,6 +29,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .response import Response
 
 __all__ = [
     "APIError",
@@ -38,6 +44,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "ResponseParseError",
     "ServerError",
     "TimeoutError",
@@ -92,7 +100,26 @@ class TimeoutError(TransportError, builtins.TimeoutError):
 
 
 class ResponseParseError(VendorkitError):
-    """A response body does not have the shape the vendor documents."""
+    """A response body does not have the shape the vendor documents.
+
+    ``response`` is the whole answer when there was one (status, headers, ``content``,
+    ``.json()``), so nothing the server said is lost: after a POST that created a job,
+    ``exc.response.json()`` still holds its id. ``model`` and ``field`` name what did not
+    fit, when a typed model was being read.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response | None = None,
+        model: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response = response
+        self.model = model
+        self.field = field
 
 
 class TokenResponseError(ResponseParseError):
@@ -154,6 +181,46 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed; usually worth retrying later."""
+
+
+class ResponseTooLargeError(APIError):
+    """An answer whose body is larger than the client's ``max_body_size``: not read past
+    it. ``status`` and ``headers`` are the answer's; ``limit`` is the cap in bytes."""
+
+    def __init__(self, message: str, *, limit: int = 0, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+
+
+class RedirectError(APIError):
+    """A redirect vendorkit refused to follow: to another origin (scheme, host or port),
+    a loop, or any redirect of a login, refresh or logout, whose credentials must never be
+    re-sent elsewhere. ``source`` and ``target`` name the two origins (or URLs)."""
+
+    def __init__(self, message: str, *, source: str = "", target: str = "",
+                 **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.source = source
+        self.target = target
+
+    @classmethod
+    def refused(cls, response: Any, source: str, target: str, *, loop: bool = False
+                ) -> RedirectError:
+        """The error for ``response`` (a 3xx) from ``source`` pointing at ``target``."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port
+                                                               else "")
+        why = ("more than 10 redirects" if loop
+               else f"HTTP {response.status} from {source} to {shown}: a redirect is followed "
+                    "only within the vendor's origin, and never for a login, refresh or logout")
+        return cls(
+            f"{response.method} {urlsplit(response.url).path}: refused to follow {why}",
+            status=response.status, method=response.method, url=urlsplit(response.url).path,
+            request_id=response.request_id, headers=response.headers, source=source,
+            target=shown,
+        )
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

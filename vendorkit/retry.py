@@ -5,8 +5,14 @@ Retried: connection errors, timeouts, and the statuses in ``statuses`` (429, 502
 ``max_time``. A server's ``Retry-After`` (seconds or an HTTP date) replaces the backoff,
 capped at ``retry_after_cap``.
 
+A 429 is not a failure but "slow down": waiting for it is bounded by time alone,
+``max_throttle_wait`` (5 minutes by default), not by the attempt count, so no call is lost
+to a rate limit while the server keeps saying when to come back. Its ``Retry-After`` is
+obeyed as given (not capped: sooner would only earn another 429); one that would pass the
+budget gives up at once.
+
 A request that may have reached the server is not retried unless it is idempotent:
-GET, HEAD, OPTIONS, PUT and DELETE are; POST and PATCH only when the caller says
+GET, HEAD, OPTIONS, TRACE, PUT and DELETE are; POST and PATCH only when the caller says
 ``idempotent=True``. A connection that was never made, and a 429 (the server refused
 to process it), are safe to retry whatever the method.
 """
@@ -14,9 +20,10 @@ to process it), are safe to retry whatever the method.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -27,25 +34,43 @@ from ._constants import (
     RETRY_BASE_DELAY,
     RETRY_MAX_ATTEMPTS,
     RETRY_MAX_DELAY,
+    RETRY_MAX_THROTTLE_WAIT,
     RETRY_MAX_TIME,
     RETRY_STATUSES,
 )
 from .errors import ConfigurationError, TransportError
 
-__all__ = ["RetryPolicy", "RetryState", "parse_retry_after", "set_testing"]
+__all__ = ["RetryPolicy", "RetryState", "is_testing", "parse_retry_after", "set_testing"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 _TESTING = False
 
 
-def set_testing(enabled: bool = True) -> None:
+@contextlib.contextmanager
+def _restoring(previous: bool) -> Iterator[None]:
+    global _TESTING
+    try:
+        yield
+    finally:
+        _TESTING = previous
+
+
+def set_testing(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Make every retry sleep zero seconds, for test suites (stamina does the same).
 
-    A module flag is naughty but better than threading a test switch through every client.
+    Takes effect at once; used as ``with set_testing():`` it also restores the previous
+    mode on exit. A module flag is naughty but better than threading a test switch through
+    every client.
     """
     global _TESTING
-    _TESTING = enabled
+    previous, _TESTING = _TESTING, enabled
+    return _restoring(previous)
+
+
+def is_testing() -> bool:
+    """Whether retry sleeps are zero seconds (see :func:`set_testing`)."""
+    return _TESTING
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -91,6 +116,10 @@ class RetryPolicy:
     retry_after_cap: float = attrs.field(
         default=RETRY_AFTER_CAP, validator=_positive("retry_after_cap")
     )
+    #: Seconds a call may spend waiting out 429s (Retry-After, or backoff without one).
+    max_throttle_wait: float = attrs.field(
+        default=RETRY_MAX_THROTTLE_WAIT, validator=_positive("max_throttle_wait")
+    )
     statuses: frozenset[int] = RETRY_STATUSES
     #: Awaited to wait between attempts; replace it to observe or skip waits.
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
@@ -104,8 +133,8 @@ class RetryPolicy:
 
     @classmethod
     def never(cls) -> RetryPolicy:
-        """One attempt, no retries."""
-        return cls(max_attempts=1)
+        """One attempt, no retries (a 429 included)."""
+        return cls(max_attempts=1, max_throttle_wait=0)
 
     def start(self, method: str, idempotent: bool | None = None) -> RetryState:
         """The retry state of one call."""
@@ -117,13 +146,14 @@ class RetryPolicy:
 class RetryState:
     """Attempts and elapsed time of one call; answers "wait how long, or give up?"."""
 
-    __slots__ = ("_idempotent", "_policy", "_started", "_waits", "attempt")
+    __slots__ = ("_idempotent", "_policy", "_started", "_throttled", "_waits", "attempt")
 
     def __init__(self, policy: RetryPolicy, idempotent: bool) -> None:
         self._policy = policy
         self._idempotent = idempotent
         self._started = time.monotonic()
         self._waits: Generator[float, Any, None] | None = None
+        self._throttled = 0.0  # seconds of 429 waits granted so far
         self.attempt = 1
 
     def _next_backoff(self) -> float:
@@ -153,12 +183,28 @@ class RetryState:
         policy = self._policy
         if status not in policy.statuses:
             return None
-        if not self._idempotent and status != 429:
-            return None
         retry_after = parse_retry_after(headers.get("Retry-After"))
+        if status == 429:  # refused, not processed: safe to send again whatever the method
+            # The server's own wait, uncapped: coming back sooner only earns another 429.
+            return self._allow_throttled(
+                self._next_backoff() if retry_after is None else retry_after
+            )
+        if not self._idempotent:
+            return None
         if retry_after is not None:
             return self._allow(min(retry_after, policy.retry_after_cap))
         return self._allow(self._next_backoff())
+
+    def _allow_throttled(self, delay: float) -> float | None:
+        """A 429's wait: granted while the call's time waiting out 429s (planned waits, or
+        the wall clock if more, e.g. while a rate limiter held it) stays in budget."""
+        budget = self._policy.max_throttle_wait
+        spent = max(self._throttled, time.monotonic() - self._started)
+        if budget == 0 or spent + delay > budget:
+            return None
+        self._throttled += delay
+        self.attempt += 1
+        return delay
 
     async def sleep(self, seconds: float) -> None:
         await self._policy.sleep(seconds)

@@ -1,156 +1,131 @@
-"""``SessionManager``: one vendor connection's lifecycle and the one request pipeline.
+"""``SessionManager``: one vendor connection's lifecycle, and the request pipeline.
 
-``request()`` -> token from the ``TokenManager`` -> aiohttp send -> retry decision from
-the ``RetryPolicy`` -> on a rejected token: invalidate it, re-auth once, replay once
-(twice if the replay's token was obtained before the rejection) -> typed error or
-``Response``.
+The pipeline, outermost layer first; each is one method named for its one concern::
 
-The aiohttp ``ClientSession`` and the concurrency semaphore belong to the event loop that
-first needs them and are created lazily inside it, so one manager can serve two
-``asyncio.run()`` calls in turn.
+    request()                        build the Request; the call's span (tracing.py), if traced
+     _send_handling_errors()         an error status -> a typed error
+      _send_handling_auth()          a rejected token: invalidate it, log in once, replay
+        _send_handling_retries()     the RetryPolicy decides after every failed attempt
+          _send_rate_limited()       a permit from the credential's RateLimiter first
+            _send_authenticated()    a concurrency slot, then the token, then one attempt
+              _send_handling_redirects() follow 3xx only within the vendor's origin
+                HTTPTransport.send() one HTTP exchange (transport.py)
+
+``_send_rate_limited`` is left out when limiting is off (``rate_limit=False``, or a
+``with_options(rate_limit=False)`` view's calls). A view's :class:`CallOptions` ride on the
+Request: ``_send_handling_retries`` takes its RetryPolicy, the transport its timeout.
+``stream()`` sends the same Request through the same layers, marked ``stream``: the
+transport then leaves a 2xx body unread, so everything up to the answer's head (re-auth,
+retries, redirects) is as for any call, and nothing after it is retried.
+
+Logins, refreshes and logouts take a separate path through the same retry layer:
+:class:`LoginTransport` -> ``_send_handling_retries`` -> ``_send_unauthenticated`` ->
+``HTTPTransport.send``. That path has no concurrency slot (a login must never wait behind
+the calls that wait for it), follows no redirect (a login body must never be re-sent to
+another host) and has no token handling at all, so a login cannot recurse into the
+token manager by construction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
-import functools
-import ipaddress
 import logging
-import ssl as _ssl
 import time
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from yarl import URL
 
-from ._constants import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_LOGOUT_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_TIMEOUT,
-    USER_AGENT,
-)
+from ._constants import USER_AGENT
 from .auth import AuthStrategy
-from .errors import (
-    APIError,
-    ConfigurationError,
-    ConnectError,
-    TimeoutError,
-    TransportError,
-    error_for_status,
-)
+from .config import Limits, RefreshWindows, Timeouts
+from .errors import APIError, ConfigurationError, RedirectError, TransportError, error_for_status
 from .events import EventBus, EventHook, EventKind, Stats
+from .network import SSLSetting
+from .options import CallOptions
+from .ratelimit import RateLimit, RateLimiter, build_limiter
+from .redaction import Redactor, SecretFields
 from .response import Response
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy, RetryState, parse_retry_after
 from .stores.base import TokenStore, store_key
 from .stores.memory import MemoryTokenStore
+from .streaming import StreamingResponse
 from .token import Token
-from .tokens import RefreshWindows, TokenManager
+from .token_manager import TokenManager
+from .tracing import instrumentation_for
+from .transport import HTTPTransport
+from .urls import check_base_url, origin, path_param, same_origin
 
-__all__ = ["SessionManager", "check_base_url"]
+__all__ = ["LoginTransport", "Request", "SessionManager"]
 
 logger = logging.getLogger("vendorkit")
 
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _NO_LIMIT = contextlib.nullcontext()
-_URL_CACHE_SIZE = 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+
+#: One attempt's outcome: the answer, the token it carried (None: no token), and when it
+#: was sent (``time.perf_counter()``).
+Exchange = tuple[Response, Token | None, float]
 
 
-@functools.lru_cache(maxsize=_URL_CACHE_SIZE)
-def _parsed_url(url: str, query: tuple[tuple[str, str], ...]) -> URL:
-    """``url`` with ``query`` appended, parsed and encoded once: aiohttp would redo both on
-    every call, which cost more than the rest of the pipeline (benchmarks/README.md)."""
-    return URL(url).extend_query(dict(query)) if query else URL(url)
+class Request:
+    """One call as the pipeline carries it: built once, sent (and replayed) as is."""
 
-
-def _request_url(
-    url: str, params: Mapping[str, str | int | float] | None
-) -> tuple[URL | str, Mapping[str, str | int | float] | None]:
-    """What to hand aiohttp: the cached parsed URL when the query is all strings (the
-    common case; 1 and 1.0 would share a cache key), else ``url`` and ``params`` as given."""
-    try:
-        if not params:
-            return _parsed_url(url, ()), None
-        query = tuple(params.items())
-        if all(type(k) is str and type(v) is str for k, v in query):
-            return _parsed_url(url, query), None
-    except ValueError:  # not a URL yarl accepts: let aiohttp raise its usual error
-        pass
-    return url, params
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(name: str, url: str, *, allow_insecure_http: bool = False) -> str:
-    """Validate a base URL argument: a scheme and host, and HTTPS unless the host is loopback.
-
-    Plain HTTP to any other host would send credentials across the network in clear, so
-    it needs ``allow_insecure_http=True``.
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigurationError(f"{name} is required")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"{name} must be an absolute http(s) URL such as https://host, got {url!r}"
-        )
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"{name} uses plain http:// to a non-loopback host; credentials would cross the "
-            "network in clear. Use https://, or pass allow_insecure_http=True"
-        )
-    return url.strip().rstrip("/")
-
-
-def _check_timeout(name: str, value: float | None) -> float | None:
-    if value is not None and (not isinstance(value, int | float) or not value > 0):  # NaN too
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-    return value
-
-
-async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    """Closes ``session`` when its event loop shuts down (``asyncio.run`` finalises async
-    generators before closing the loop), so a manager never leaks a session it created,
-    even when the caller forgot ``aclose()``."""
-    try:
-        yield
-    finally:
-        if not session.closed:
-            await session.close()
-
-
-class _LoopResources:
-    """What one event loop needs: the aiohttp session, the semaphore, and their guardian."""
-
-    __slots__ = ("guardian", "loop", "semaphore", "session")
+    __slots__ = ("data", "form", "headers", "http_timeout", "idempotent", "json", "method",
+                 "multipart", "options", "params", "route", "stream", "url")
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
-        session: aiohttp.ClientSession,
-        semaphore: asyncio.Semaphore | None,
-        guardian: AsyncGenerator[None, None] | None,
+        method: str,
+        url: str,
+        *,
+        route: str,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        data: Any = None,
+        form: Mapping[str, str] | None = None,
+        multipart: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        options: CallOptions | None = None,
+        stream: bool = False,
     ) -> None:
-        self.loop = loop
-        self.session = session
-        self.semaphore = semaphore
-        self.guardian = guardian
+        self.method = method
+        self.url = url
+        #: The path as declared, ids not filled in (``/v2/customers/organizations/{cid}``).
+        self.route = route
+        self.params = params
+        self.json = json
+        self.data = data
+        self.form = form
+        self.multipart = multipart
+        self.headers = headers
+        self.idempotent = idempotent
+        #: A ``with_options()`` view's settings, or None: the session's own.
+        self.options = options
+        #: Leave a 2xx body unread, for a :class:`StreamingResponse`.
+        self.stream = stream
+        self.http_timeout = None if options is None else (
+            options.stream_timeout if stream else options.call_timeout
+        )
+
+    def body(self) -> Any:
+        """The body to hand aiohttp, built anew for each attempt (a FormData is single-use)."""
+        if self.form is not None:
+            return SecretFields(self.form)  # a repr that hides a login's credentials
+        if self.multipart is not None:
+            return aiohttp.FormData(dict(self.multipart), default_to_multipart=True)
+        return self.data
 
 
-class _Transport:
-    """The ``AuthTransport`` a strategy uses: the same pipeline, without a managed token."""
+class LoginTransport:
+    """The ``AuthTransport`` a strategy logs in, refreshes and logs out with: the retry
+    layer over an unauthenticated attempt (see the module docstring)."""
 
     __slots__ = ("_manager",)
 
@@ -171,26 +146,30 @@ class _Transport:
         headers = None
         if token is not None:
             headers = {manager.auth.header_name: manager.auth.header_value(token)}
-        # Logins and logouts are safe to repeat: retry them like any idempotent call.
-        response, _ = await manager._exchange(
-            method,
-            manager._url(url, allow_other_origin=True),
-            json=json,
-            form=form,
-            multipart=multipart,
-            headers=headers,
-            idempotent=True,
-            tokens=None,
+        request = Request(
+            method, manager._url(url, endpoint=True), route=urlsplit(url).path or "/",
+            json=json, form=form, multipart=multipart, headers=headers,
+            idempotent=True,  # logins and logouts are safe to repeat
+        )
+        response, _, _ = await manager._send_handling_retries(
+            request, manager._send_unauthenticated
         )
         return response
 
 
 class SessionManager:
-    """One vendor connection: an aiohttp session, an auth strategy, a token store, retries.
+    """One vendor connection: an HTTP transport, an auth strategy, a token store, retries.
 
     Use it as ``async with``; ``aclose()`` revokes the token (best effort, bounded by
     ``logout_timeout``) unless the token store is shared with other processes, then closes
-    what it owns. A ``session`` passed in is used but never closed.
+    what it owns. An ``http_session`` (aiohttp ``ClientSession``) passed in is used but
+    never closed; the default headers are sent on every request all the same.
+
+    ``proxy`` sends every request through that HTTP proxy; by default (``trust_env``) the
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` variables, read when the manager is
+    built, decide, as with httpx and requests (network.py). ``ssl`` is True (the system's
+    CAs, or ``SSL_CERT_FILE`` when it names a file and ``trust_env``), the path of a CA
+    bundle, an ``SSLContext``, or False (no certificate checks).
     """
 
     def __init__(
@@ -200,59 +179,54 @@ class SessionManager:
         *,
         token_store: TokenStore | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-        logout_timeout: float = DEFAULT_LOGOUT_TIMEOUT,
+        timeout: float | None = Timeouts().total,
+        connect_timeout: float | None = Timeouts().connect,
+        logout_timeout: float = Timeouts().logout,
         headers: Mapping[str, str] | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int = Limits().max_connections,
         max_concurrency: int | None = None,
-        session: aiohttp.ClientSession | None = None,
-        ssl: _ssl.SSLContext | bool = True,
+        max_body_size: int = Limits().max_body_size,
+        http_session: aiohttp.ClientSession | None = None,
+        ssl: SSLSetting = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
         allow_insecure_http: bool = False,
         event_hooks: Mapping[str, Iterable[EventHook]] | None = None,
         refresh_windows: RefreshWindows | None = None,
+        rate_limit: RateLimit | bool | None = None,
+        tracing: bool = True,
     ) -> None:
         self.base_url = check_base_url(
             "base_url", base_url, allow_insecure_http=allow_insecure_http
         )
-        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
+        self._origin = origin(self.base_url)
+        self._allow_insecure_http = allow_insecure_http
         if not isinstance(auth, AuthStrategy):
             raise ConfigurationError("auth must be an AuthStrategy")
         self.auth = auth
-        self._timeout = aiohttp.ClientTimeout(
-            total=_check_timeout("timeout", timeout),
-            connect=_check_timeout("connect_timeout", connect_timeout),
+        self.timeouts = Timeouts(
+            timeout=timeout, connect_timeout=connect_timeout, logout_timeout=logout_timeout
         )
-        self._logout_timeout = _check_timeout("logout_timeout", logout_timeout) or 0.0
-        if not isinstance(max_connections, int) or max_connections < 0:
-            raise ConfigurationError("max_connections must be a whole number >= 0 (0: no limit)")
-        if max_concurrency is not None and (
-            not isinstance(max_concurrency, int) or max_concurrency < 1
-        ):
-            raise ConfigurationError(
-                "max_concurrency must be a whole number >= 1, or None (the pool size)"
-            )
-        self._max_connections = max_connections
-        # Default: one call in flight per pooled connection but one (0: no limit), so a
-        # login or logout always finds a connection free instead of queueing behind calls.
-        if max_concurrency is None:
-            max_concurrency = max_connections - 1 if max_connections > 1 else max_connections
-        self._max_concurrency = max_concurrency
-        self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
-        self._ssl = ssl
-        self._external_session = session
+        self.limits = Limits(max_connections, max_concurrency, max_body_size)
         self.retry = retry or RetryPolicy()
         self.store: TokenStore = token_store if token_store is not None else MemoryTokenStore()
         self.events = EventBus(auth.vendor, event_hooks)
-        self.tokens = TokenManager(
-            auth,
-            self.store,
-            store_key(auth.vendor, self.base_url, auth.identity),
-            self.events,
-            windows=refresh_windows,
+        key = store_key(auth.vendor, self.base_url, auth.identity)
+        self.tokens = TokenManager(auth, self.store, key, self.events, windows=refresh_windows)
+        #: Permits per credential (None: ``rate_limit=False``); see ratelimit.py.
+        self.limiter: RateLimiter | None = build_limiter(rate_limit, self.store, key)
+        self._send_api: Callable[[Request, RetryState], Awaitable[Exchange]] = (
+            self._send_authenticated if self.limiter is None else self._send_rate_limited
         )
-        self._transport = _Transport(self)
-        self._loop_resources: _LoopResources | None = None
+        self.transport = HTTPTransport(
+            timeouts=self.timeouts, limits=self.limits, ssl=ssl, proxy=proxy,
+            trust_env=trust_env, http_session=http_session,
+        )
+        self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
+        #: OpenTelemetry spans and metrics (tracing.py); None: off or not installed.
+        self._instrumentation = instrumentation_for(auth.vendor, self.base_url, tracing)
+        self._login_transport = LoginTransport(self)
+        self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore | None] | None = None
         self._rejection_statuses = auth.rejection_statuses
         self._renewable = auth.static_token() is None
 
@@ -276,61 +250,104 @@ class SessionManager:
 
     async def login(self) -> Token:
         """Log in now, replacing any token held (single flight with concurrent logins)."""
-        return await self.tokens.login(self._transport)
+        return await self.tokens.login(self._login_transport)
 
     async def get_token(self) -> Token:
         """A valid token, logging in or refreshing only if needed."""
-        return await self.tokens.get(self._transport)
+        return await self.tokens.get(self._login_transport)
 
     async def logout(self) -> bool:
         """Revoke the token at the server where the vendor supports it, and remove it from
         the token store, for every process sharing it. Returns whether a revocation was sent."""
-        return await self.tokens.logout(self._transport)
+        return await self.tokens.logout(self._login_transport)
 
     async def request(
         self,
         method: str,
         path: str,
         *,
+        path_params: Mapping[str, str] | None = None,
         params: Mapping[str, str | int | float] | None = None,
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         authenticate: bool = True,
+        options: CallOptions | None = None,
     ) -> Response:
         """Send one request through the pipeline; a :class:`Response` or a typed error.
 
+        ``path`` may be a template (``/users/{uid}``) filled from ``path_params``, each value
+        percent-encoded as one path segment; events and logs name the template, not the ids.
         ``idempotent`` overrides the method's default for retries (POST and PATCH are
-        not retried once they may have reached the server, unless it is True).
+        not retried once they may have reached the server, unless it is True). ``options``:
+        a ``with_options()`` view's timeout, retry policy and rate limiting.
         """
         method = method.upper()
-        send = functools.partial(
-            self._exchange, method, self._url(path), params=params, json=json, data=data,
-            headers=headers, idempotent=idempotent, tokens=self.tokens if authenticate else None,
-        )
-        response, sent = await send()
-        # A fixed API key cannot be renewed: a rejection of it is final, not worth a replay.
-        if sent is not None and response.status in self._rejection_statuses and self._renewable:
-            held_before = self.tokens.held_before()
-            await self._reauth(sent, method, path, response.status)
-            response, sent = await send()
-            # Replayed with a token obtained before the rejection (another caller's newer
-            # token, or a refresh already running) and refused too: one fresh login is owed.
-            if (sent is not None and response.status in self._rejection_statuses
-                    and held_before(sent)):
-                await self._reauth(sent, method, path, response.status)
-                response, sent = await send()
+        url = self._url(path if path_params is None else path.format_map(
+            {name: path_param(name, value) for name, value in path_params.items()}
+        ))
+        request = Request(method, url, route=path, params=params, json=json, data=data,
+                          headers=headers, idempotent=idempotent, options=options)
+        return await self._send(request, authenticate)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        options: CallOptions | None = None,
+    ) -> AsyncIterator[StreamingResponse]:
+        """``async with manager.stream("GET", path) as answer:`` read ``answer.iter_bytes()``.
+
+        Like :meth:`request` up to the answer's head (auth, re-auth, retries, redirects, a
+        typed error for an error status); the body is then read as it arrives, never held
+        whole nor retried, and the connection is released when the block exits. The
+        timeout bounds the wait for the head, then each read, not the whole download.
+        """
+        method = method.upper()
+        url = self._url(path if path_params is None else path.format_map(
+            {name: path_param(name, value) for name, value in path_params.items()}
+        ))
+        request = Request(method, url, route=path, params=params, json=json, data=data,
+                          headers=headers, idempotent=idempotent, options=options, stream=True)
+        answer = StreamingResponse(await self._send(request, True))
+        try:
+            yield answer
+        finally:
+            await answer.aclose()
+
+    def _send(self, request: Request, authenticate: bool) -> Awaitable[Response]:
+        """The pipeline below ``request()`` and ``stream()``, in the call's span if traced
+        (a plain function: the hot path awaits no extra coroutine)."""
+        instrumentation = self._instrumentation
+        if instrumentation is not None and instrumentation.active():
+            return instrumentation.call(
+                request.method, request.route,
+                lambda: self._send_handling_errors(request, authenticate),
+            )
+        return self._send_handling_errors(request, authenticate)
+
+    async def _send_handling_errors(self, request: Request, authenticate: bool) -> Response:
+        """The pipeline below ``request()``: an error status becomes a typed error."""
+        if authenticate:
+            response = await self._send_handling_auth(request)
+        else:
+            response, _, _ = await self._send_handling_retries(
+                request, self._send_unauthenticated
+            )
         if response.status >= 400:
-            self.events.emit("error", status=response.status, path=path)
+            self.events.emit("error", method=request.method, route=request.route,
+                             status=response.status, cause=str(response.status))
             raise self._error(response)
         return response
-
-    async def _reauth(self, sent: Token, method: str, path: str, status: int) -> None:
-        self.events.emit("reauth", status=status, path=path)
-        logger.info("vendorkit: %s rejected the token on %s %s (HTTP %d); "
-                    "logging in again and replaying", self.auth.vendor, method, path, status)
-        await self.tokens.reject(self._transport, sent)
 
     async def aclose(self) -> None:
         """Revoke the token (unless the store is shared) and close what this manager owns.
@@ -343,15 +360,14 @@ class SessionManager:
                 self.tokens.forget()  # the fleet keeps the token; logout() revokes it for all
             elif self.tokens.token is not None:
                 await asyncio.wait_for(
-                    self.tokens.logout(self._transport), timeout=self._logout_timeout
+                    self.tokens.logout(self._login_transport), timeout=self.timeouts.logout
                 )
         except Exception as exc:  # includes the builtin TimeoutError of wait_for
             logger.warning("vendorkit: %s logout on close failed: %s", self.auth.vendor,
-                           self._redact(str(exc)) or type(exc).__name__)
+                           self._redactor()(str(exc)) or type(exc).__name__)
         finally:
-            resources, self._loop_resources = self._loop_resources, None
-            if resources is not None and resources.guardian is not None:
-                await resources.guardian.aclose()
+            self._semaphore = None
+            await self.transport.aclose()
 
     async def __aenter__(self) -> SessionManager:
         return self
@@ -364,180 +380,203 @@ class SessionManager:
     ) -> None:
         await self.aclose()
 
-    # --- the pipeline -------------------------------------------------------------------
+    # --- the pipeline, outermost layer first ----------------------------------------------
 
-    def _url(self, path: str, *, allow_other_origin: bool = False) -> str:
+    async def _send_handling_auth(self, request: Request) -> Response:
+        """A token the server rejects is invalidated, renewed once and the call replayed;
+        renewed twice when the replay carried a token obtained before the rejection (a
+        refresh or another caller's login crossing a mass revocation). A rejection that a
+        new token cannot cure is returned as it is (``TokenManager.judge``)."""
+        send = self._send_api
+        if request.options is not None and request.options.rate_limit is False:
+            send = self._send_authenticated
+        response, sent, sent_at = await self._send_handling_retries(request, send)
+        if sent is None or response.status not in self._rejection_statuses or not self._renewable:
+            return response
+        held = self.tokens.held()
+        verdict = self.tokens.judge(sent, status=response.status, sent_at=sent_at)
+        if verdict == "final":
+            return response
+        if verdict == "renew":
+            await self._reauth(request, response.status, sent)
+        response, sent, sent_at = await self._send_handling_retries(request, send)
+        if (sent is not None and response.status in self._rejection_statuses
+                and self.tokens.obtained_before(held, sent)
+                and self.tokens.judge(sent, status=response.status, sent_at=sent_at) != "final"):
+            # Refused again with a token held before the first rejection: whatever the
+            # server accepted meanwhile, only a new token can tell (a revocation, an
+            # expiry the answer did not state). One login, one last replay.
+            await self._reauth(request, response.status, sent)
+            response, sent, sent_at = await self._send_handling_retries(request, send)
+        return response
+
+    async def _reauth(self, request: Request, status: int, sent: Token) -> None:
+        self.events.emit("reauth", method=request.method, route=request.route, status=status)
+        await self.tokens.reject(self._login_transport, sent, status=status)
+
+    async def _send_handling_retries(
+        self, request: Request, send_once: Callable[[Request, RetryState], Awaitable[Exchange]]
+    ) -> Exchange:
+        """Attempts until an answer the ``RetryPolicy`` does not retry; returns it (error
+        statuses included). Raises only a transport error that retries could not cure."""
+        options = request.options
+        policy = self.retry if options is None or options.retry is None else options.retry
+        retry = policy.start(request.method, request.idempotent)
+        while True:
+            try:
+                exchange = await send_once(request, retry)
+            except TransportError as error:
+                failed = retry.attempt
+                delay = retry.after_error(error)
+                if delay is None:
+                    self.events.emit("error", method=request.method, route=request.route,
+                                     attempt=failed, cause=type(error).__name__)
+                    raise
+                self.events.emit("retry", method=request.method, route=request.route,
+                                 attempt=failed, delay=delay, cause=type(error).__name__)
+                await retry.sleep(delay)
+                continue
+            status = exchange[0].status
+            if status >= 400:
+                failed = retry.attempt
+                delay = retry.after_status(status, exchange[0].headers)
+                if delay is not None and status == 429 and self._limiter_paused():
+                    delay = 0.0  # the limiter holds the next attempt and spreads the resume
+                if delay is not None:
+                    self.events.emit("retry", method=request.method, route=request.route,
+                                     status=status, attempt=failed, delay=delay,
+                                     cause=str(status))
+                    await retry.sleep(delay)
+                    continue
+            return exchange
+
+    async def _send_rate_limited(self, request: Request, retry: RetryState) -> Exchange:
+        """A permit for the credential before the attempt (free until the server first
+        throttles, with the adaptive default); every answer teaches the limiter."""
+        limiter = self.limiter
+        assert limiter is not None  # this layer is in the pipeline only with a limiter
+        if limiter.engaged:
+            waited = await limiter.acquire()
+            if waited > 0:
+                self.events.emit("wait", method=request.method, route=request.route,
+                                 attempt=retry.attempt, delay=waited)
+        exchange = await self._send_authenticated(request, retry)
+        response = exchange[0]
+        limiter.on_response(response.status, response.headers)
+        if response.status == 429:
+            self.events.emit("rate_limited", method=request.method, route=request.route,
+                             status=429, attempt=retry.attempt)
+        return exchange
+
+    def _limiter_paused(self) -> bool:
+        return self.limiter is not None and self.limiter.paused_for > 0
+
+    async def _send_authenticated(self, request: Request, retry: RetryState) -> Exchange:
+        """One attempt of an API call: a concurrency slot first, then the token, so no call
+        holds a token while it queues for a connection (it could expire meanwhile)."""
+        tokens, auth = self.tokens, self.auth
+        async with self._slot():
+            sent = tokens.cached() or await tokens.get(self._login_transport)
+            headers = {**self._headers, **request.headers} if request.headers else \
+                self._headers.copy()
+            headers[auth.header_name] = auth.header_value(sent)
+            sent_at = time.perf_counter()
+            response = await self._send_handling_redirects(request, headers, retry.attempt)
+        status = response.status
+        if status < 500 and status != 429 and status not in self._rejection_statuses:
+            tokens.accepted(sent, sent_at + response.elapsed)
+        return response, sent, sent_at
+
+    async def _send_handling_redirects(
+        self, request: Request, headers: Mapping[str, str], attempt: int
+    ) -> Response:
+        """One attempt, following redirects only within the vendor's origin (scheme, host
+        and port: never to http, never to another host, with the token or anything else)."""
+        method, url, body = request.method, request.url, request.body()
+        params = request.params
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self.transport.send(
+                method, url, params=params, json=request.json, data=body, headers=headers,
+                http_timeout=request.http_timeout, stream=request.stream,
+            )
+            self._count_request(request, response, attempt)
+            if response.status not in _REDIRECTS or "Location" not in response.headers:
+                return response
+            target = urljoin(url, response.headers["Location"])
+            if not same_origin(target, self._origin):
+                raise RedirectError.refused(response, origin(url), target)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, body = "GET", None  # what every browser and HTTP client does
+            url, params = target, None
+        raise RedirectError.refused(response, origin(url), url, loop=True)
+
+    async def _send_unauthenticated(self, request: Request, retry: RetryState) -> Exchange:
+        """One attempt of a login, refresh or logout: no slot, no token handling, and a
+        redirect is refused, never followed (it would re-send the credentials)."""
+        headers = {**self._headers, **request.headers} if request.headers else self._headers
+        sent_at = time.perf_counter()
+        response = await self.transport.send(
+            request.method, request.url, params=request.params, json=request.json,
+            data=request.body(), headers=headers,
+        )
+        self._count_request(request, response, retry.attempt)
+        if response.status in _REDIRECTS:
+            target = urljoin(request.url, response.headers.get("Location", ""))
+            raise RedirectError.refused(response, origin(request.url), target)
+        return response, None, sent_at
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _count_request(self, request: Request, response: Response, attempt: int) -> None:
+        events = self.events
+        if events.wants("request"):
+            events.emit("request", method=request.method, route=request.route,
+                        status=response.status, attempt=attempt, elapsed=response.elapsed)
+        else:
+            events.count("request")
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The running loop's concurrency semaphore (created in that loop), or no limit."""
+        loop = asyncio.get_running_loop()
+        current = self._semaphore
+        if current is None or current[0] is not loop:
+            limit = self.limits.concurrency
+            current = self._semaphore = (loop, asyncio.Semaphore(limit) if limit else None)
+        return current[1] or _NO_LIMIT
+
+    def _url(self, path: str, *, endpoint: bool = False) -> str:
+        """An absolute URL for ``path``. API calls stay below the base URL's origin (an
+        absolute URL elsewhere would carry the token away); a login strategy's configured
+        endpoints may be elsewhere, but only over https (loopback aside)."""
         if "://" not in path:
             return self.base_url + (path if path.startswith("/") else "/" + path)
-        if not allow_other_origin and not path.startswith(self._origin + "/"):
+        if endpoint:
+            check_base_url("endpoint", path, allow_insecure_http=self._allow_insecure_http)
+            return path
+        if not path.startswith(self._origin + "/"):
             raise ConfigurationError(
                 f"request() takes a path below {self.base_url}; an absolute URL elsewhere "
                 "would send this vendor's token to another host"
             )
         return path
 
-    def _resources(self) -> _LoopResources:
-        loop = asyncio.get_running_loop()
-        resources = self._loop_resources
-        if resources is not None and resources.loop is loop and not resources.session.closed:
-            return resources
-        if self._external_session is not None:
-            session, guardian = self._external_session, None
-        else:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl),
-                timeout=self._timeout,
-                headers=self._headers,
-            )
-            guardian = _close_with_loop(session)
-            with contextlib.suppress(StopIteration):  # run to its yield; the loop finalises it
-                guardian.asend(None).send(None)
-        limit = self._max_concurrency
-        semaphore = asyncio.Semaphore(limit) if limit else None
-        resources = _LoopResources(loop, session, semaphore, guardian)
-        self._loop_resources = resources
-        return resources
-
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str | int | float] | None = None,
-        json: Any = None,
-        data: Any = None,
-        form: Mapping[str, str] | None = None,
-        multipart: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None,
-        tokens: TokenManager | None,
-    ) -> tuple[Response, Token | None]:
-        """Send with retries. Returns the last answer (error statuses included) and the
-        token it carried; raises only a transport error that retries could not cure."""
-        resources = self._resources()
-        retry = self.retry.start(method, idempotent)
-        auth = self.auth
-        # API calls take a slot before their token, so no call holds a token while it queues
-        # for a connection (it could expire or be revoked meanwhile). Logins and logouts skip
-        # the slots: a login must never wait behind the calls that wait for it.
-        slot = resources.semaphore if tokens is not None and resources.semaphore else _NO_LIMIT
-        while True:
-            sent: Token | None = None
-            error: TransportError | None = None
-            async with slot:
-                send_headers = headers
-                if tokens is not None:
-                    sent = tokens.fresh() or await tokens.get(self._transport)
-                    send_headers = {auth.header_name: auth.header_value(sent)}
-                    if headers:
-                        send_headers = {**headers, **send_headers}
-                body = data
-                if form is not None:
-                    body = dict(form)
-                elif multipart is not None:
-                    body = aiohttp.FormData(dict(multipart), default_to_multipart=True)
-                try:
-                    response = await self._send(
-                        resources, method, url, params, json, body, send_headers, retry.attempt
-                    )
-                except TransportError as exc:
-                    error = exc
-            if error is not None:
-                delay = retry.after_error(error)
-                if delay is None:
-                    self.events.emit("error", error=type(error).__name__)
-                    raise error
-                self._note_retry(method, url, retry.attempt, delay, type(error).__name__)
-                await retry.sleep(delay)
-                continue
-            if response.status >= 400:
-                delay = retry.after_status(response.status, response.headers)
-                if delay is not None:
-                    self._note_retry(method, url, retry.attempt, delay, response.status)
-                    await retry.sleep(delay)
-                    continue
-            return response, sent
-
-    async def _send(
-        self,
-        resources: _LoopResources,
-        method: str,
-        url: str,
-        params: Mapping[str, str | int | float] | None,
-        json: Any,
-        data: Any,
-        headers: Mapping[str, str] | None,
-        attempt: int,
-    ) -> Response:
-        started = time.perf_counter()
-        try:
-            # Inline rather than a helper coroutine: one frame less per call in flight.
-            target, query = _request_url(url, params)
-            async with resources.session.request(
-                method, target, params=query, json=json, data=data, headers=headers
-            ) as resp:
-                status, resp_headers, content = resp.status, resp.headers, await resp.read()
-        except aiohttp.ClientSSLError as exc:
-            raise ConnectError(
-                f"{method} {url}: TLS handshake failed ({type(exc).__name__}); the server's "
-                "certificate is not trusted: fix it, or pass ssl=<an SSLContext that trusts it>",
-                method=method, url=url, request_sent=False, retryable=False,
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(
-                f"{method} {url}: could not connect ({exc.os_error.strerror or exc}); "
-                "check the base URL and that the host is reachable",
-                method=method, url=url, request_sent=False,
-            ) from None
-        except (builtins.TimeoutError, aiohttp.ServerTimeoutError):
-            raise TimeoutError(
-                f"{method} {url}: no complete answer within the timeout",
-                method=method, url=url,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ConnectError(
-                f"{method} {url}: connection failed ({type(exc).__name__})",
-                method=method, url=url,
-            ) from None
-        elapsed = time.perf_counter() - started
-        self.events.emit("request")
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s -> %d in %.1f ms (attempt %d)",
-                         method, urlsplit(url).path, status, elapsed * 1000, attempt)
-        return Response(status, method, url, resp_headers, content, elapsed)
-
-    def _note_retry(
-        self, method: str, url: str, attempt: int, delay: float, cause: int | str
-    ) -> None:
-        self.events.emit("retry", attempt=attempt, delay=delay, cause=cause)
-        logger.info("vendorkit: %s %s failed (%s) on attempt %d; retrying in %.2f s",
-                    method, urlsplit(url).path, cause, attempt - 1, delay)  # attempt: the next
-
-    def _redact(self, text: str) -> str:
+    def _redactor(self) -> Redactor:
         token = self.tokens.token
-        secrets = [*self.auth.secrets(), *(
+        secrets = (*self.auth.secrets(), *(
             (token.access_token, token.refresh_token or "") if token else ()
-        )]
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        ))
+        return Redactor(secrets)
 
     def _error(self, response: Response) -> APIError:
-        body = response.json_object()
-        detail = None
-        for key in ("message", "error_description", "msg", "error", "detail"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                detail = self._redact(value)[:200]
-                break
+        redact = self._redactor()
+        reason = response.reason(redact=redact)
         return error_for_status(
             response.status,
             method=response.method,
             url=urlsplit(response.url).path,
             request_id=response.request_id,
-            body_excerpt=response.excerpt(redact=self._redact),
+            body_excerpt=response.excerpt(redact=redact),
             headers=response.headers,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            detail=detail,
+            detail=reason,
         )

@@ -8,13 +8,16 @@ fixtures are there without any import. Every sandbox listens on 127.0.0.1 only.
     sandbox):`` starts that vendor's emulator, hands back a client configured for it and
     the running sandbox (``sandbox.state`` has counters and fault injection), and stops
     both afterwards. Keyword arguments other than the sandbox's own (``token_lifetime``,
-    ``credentials``, ``refresh_lifetime``, ``clock_skew``) go to the client's constructor.
-    Works in any async test.
+    ``credentials``, ``refresh_lifetime``, ``clock_skew``, ``variants``, ``quota``) go to
+    the client's constructor. ``variants="capped-page"`` (or a list of names) selects how
+    the emulator answers where the vendor's docs are silent:
+    ``vendorkit.sandbox.variants_of(vendor)`` lists them. Works in any async test.
 
 ``cloud4wi_sandbox_client``, ``wokelo_sandbox_client``, ``cloudcx_sandbox_client``,
 ``cambyopro_sandbox_client``, ``wogeez_sandbox_client``
     Async fixtures: a ``SandboxClient(client, sandbox)`` for that vendor, default
-    settings. They need pytest-asyncio; with ``asyncio_mode = "strict"`` mark the test
+    settings; ``@pytest.mark.vendorkit_variant("NAME", ...)`` on the test selects variants.
+    They need pytest-asyncio; with ``asyncio_mode = "strict"`` mark the test
     ``@pytest.mark.asyncio`` as usual.
 
 ``vendorkit_sandbox_thread``
@@ -70,7 +73,17 @@ __all__ = [
 ClientT = TypeVar("ClientT", bound="VendorClient")
 FixtureT = TypeVar("FixtureT", bound=Callable[..., Any])
 
-_SANDBOX_OPTIONS = ("token_lifetime", "credentials", "refresh_lifetime", "clock_skew")
+_SANDBOX_OPTIONS = (
+    "token_lifetime", "credentials", "refresh_lifetime", "clock_skew", "variants", "quota",
+)
+VARIANT_MARKER = "vendorkit_variant"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that selects the per-vendor fixtures' variants."""
+    config.addinivalue_line(
+        "markers", f"{VARIANT_MARKER}(*names): emulator variants for the *_sandbox_client fixtures"
+    )
 
 
 class SandboxClient(NamedTuple, Generic[ClientT]):
@@ -152,9 +165,11 @@ class SandboxThreadFactory:
 
         sandbox_options, client_options = _split(options)
         credentials = sandbox_options.pop("credentials", None)
+        variants = sandbox_options.pop("variants", None)
         thread = self._stack.enter_context(SandboxThread(
             (vendor,), host="127.0.0.1",
             credentials=None if credentials is None else {vendor: credentials},
+            variants=None if variants is None else {vendor: variants},
             **sandbox_options,
         ))
         client = _client_for(thread.sandboxes[vendor], client_options)
@@ -189,12 +204,8 @@ def vendorkit_fast_retries() -> Iterator[None]:
     """Every retry waits zero seconds during the test."""
     from vendorkit import retry
 
-    previous = retry._TESTING  # restored, in case the project turned it on for good
-    retry.set_testing(True)
-    try:
+    with retry.set_testing(True):  # restores the previous mode, in case it was on for good
         yield
-    finally:
-        retry.set_testing(previous)
 
 
 def _async_fixture(function: FixtureT) -> FixtureT:
@@ -214,41 +225,56 @@ def _async_fixture(function: FixtureT) -> FixtureT:
     return cast(FixtureT, pytest_asyncio.fixture(function))
 
 
-async def _serve_one(vendor: str) -> AsyncIterator[SandboxClient[Any]]:
-    async with sandbox_client(vendor) as pair:
+async def _serve_one(
+    vendor: str, request: pytest.FixtureRequest
+) -> AsyncIterator[SandboxClient[Any]]:
+    """The vendor's sandbox with the variants the test's ``vendorkit_variant`` marker names."""
+    marker = request.node.get_closest_marker(VARIANT_MARKER)
+    variants = tuple(marker.args) if marker is not None else ()
+    async with sandbox_client(vendor, variants=variants) as pair:
         yield pair
 
 
 @_async_fixture
-async def cloud4wi_sandbox_client() -> AsyncIterator[SandboxClient[Cloud4WiClient]]:
+async def cloud4wi_sandbox_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SandboxClient[Cloud4WiClient]]:
     """A ``Cloud4WiClient`` and the Cloud4Wi sandbox it talks to."""
-    async for pair in _serve_one("cloud4wi"):
+    async for pair in _serve_one("cloud4wi", request):
         yield pair
 
 
 @_async_fixture
-async def wokelo_sandbox_client() -> AsyncIterator[SandboxClient[WokeloClient]]:
+async def wokelo_sandbox_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SandboxClient[WokeloClient]]:
     """A ``WokeloClient`` and the Wokelo sandbox it talks to."""
-    async for pair in _serve_one("wokelo"):
+    async for pair in _serve_one("wokelo", request):
         yield pair
 
 
 @_async_fixture
-async def cloudcx_sandbox_client() -> AsyncIterator[SandboxClient[CloudCXClient]]:
+async def cloudcx_sandbox_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SandboxClient[CloudCXClient]]:
     """A ``CloudCXClient`` (OAuth2 mode) and the CloudCX sandbox it talks to."""
-    async for pair in _serve_one("cloudcx"):
+    async for pair in _serve_one("cloudcx", request):
         yield pair
 
 
 @_async_fixture
-async def cambyopro_sandbox_client() -> AsyncIterator[SandboxClient[CambyoProClient]]:
+async def cambyopro_sandbox_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SandboxClient[CambyoProClient]]:
     """A ``CambyoProClient`` and the CambyoPro sandbox it talks to."""
-    async for pair in _serve_one("cambyopro"):
+    async for pair in _serve_one("cambyopro", request):
         yield pair
 
 
 @_async_fixture
-async def wogeez_sandbox_client() -> AsyncIterator[SandboxClient[WogeezClient]]:
+async def wogeez_sandbox_client(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SandboxClient[WogeezClient]]:
     """A ``WogeezClient`` and the Wogeez (Keycloak) sandbox it talks to."""
-    async for pair in _serve_one("wogeez"):
+    async for pair in _serve_one("wogeez", request):
         yield pair

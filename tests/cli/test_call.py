@@ -94,6 +94,7 @@ def test_no_cache_neither_reads_nor_writes_the_token_cache(
 def write_config(cli: CLI, text: str) -> None:
     cli.config_file.parent.mkdir(parents=True)
     cli.config_file.write_text(text)
+    cli.config_file.chmod(0o600)  # as a config file holding secrets should be
 
 
 def wogeez_table(sandbox: Sandboxes, name: str, password: str) -> str:
@@ -188,9 +189,9 @@ def test_unreachable_host_is_one_line(cli: CLI) -> None:
 
 
 def test_rate_limit_is_one_line_with_the_wait(cli: CLI, sandbox: Sandboxes) -> None:
-    # Longer than the client's whole retry budget: it gives up at once and says so.
+    # Longer than the client's whole 429 budget (5 min): it gives up at once and says so.
     state = sandbox.state("cambyopro")
-    sandbox.thread.call(lambda: state.faults.fail_next(1, 429, retry_after="120"))
+    sandbox.thread.call(lambda: state.faults.fail_next(1, 429, retry_after="900"))
 
     result = cli.run("call", "cambyopro", "GET", "/api/v1/account", "--no-cache",
                      env=sandbox.env("cambyopro"))
@@ -198,7 +199,7 @@ def test_rate_limit_is_one_line_with_the_wait(cli: CLI, sandbox: Sandboxes) -> N
     assert result.returncode == 1
     line = cli.one_line(result.stderr)
     assert line.startswith("vendorkit: error: rate limited")
-    assert line.endswith("retry after 120 s")
+    assert line.endswith("retry after 900 s")
 
 
 def test_invalid_json_body_is_a_usage_error(cli: CLI) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.cli.conftest import CLI
+from vendorkit.cli.demo import choose_variants
 from vendorkit.cli.demo_report import VendorResult, login_bound
-from vendorkit.sandbox import VENDORS
+from vendorkit.sandbox import VENDORS, variants_of
 
 
 def table_rows(stdout: str) -> dict[str, list[str]]:
@@ -24,7 +27,7 @@ def test_demo_runs_every_vendor_with_faults_and_passes(cli: CLI) -> None:
     rows = table_rows(result.stdout)
     assert set(rows) == {*VENDORS, "all"}
     for vendor in VENDORS:
-        _, calls, ok, failed, retries, logins, refreshes, _, logouts, *_ = rows[vendor]
+        _, calls, ok, failed, retries, _, logins, refreshes, _, logouts, *_ = rows[vendor]
         assert (calls, ok, failed) == ("200", "200", "0")
         assert int(retries) >= 1 + 2 + 1  # a 429, two 503 bursts, a 503 at the re-login
         assert 2 <= int(logins) + int(refreshes) <= 10  # the revocation forces one more
@@ -36,13 +39,51 @@ def test_demo_runs_every_vendor_with_faults_and_passes(cli: CLI) -> None:
 
 
 def test_demo_without_faults_retries_nothing(cli: CLI) -> None:
-    result = cli.run("demo", "--calls", "100", "--no-faults", "--vendors", "cloudcx,wogeez")
+    result = cli.run("demo", "--calls", "100", "--no-faults", "--no-quota",
+                     "--vendors", "cloudcx,wogeez")
 
     assert result.returncode == 0, result.stdout + result.stderr
     rows = table_rows(result.stdout)
     assert set(rows) == {"cloudcx", "wogeez", "all"}
     assert [rows[v][4] for v in ("cloudcx", "wogeez")] == ["0", "0"]  # retries
-    assert [rows[v][7] for v in ("cloudcx", "wogeez")] == ["0", "0"]  # re-logins
+    assert [rows[v][5] for v in ("cloudcx", "wogeez")] == ["0", "0"]  # 429s
+    assert [rows[v][8] for v in ("cloudcx", "wogeez")] == ["0", "0"]  # re-logins
+
+
+def test_demo_with_a_quota_counts_the_429s_in_its_table(cli: CLI) -> None:
+    # One call at a time: each 429 is followed by a wait of Retry-After (1 s), after which
+    # the quota has a permit again, so no call can run out of attempts.
+    result = cli.run("demo", "--calls", "6", "--concurrency", "1", "--no-faults",
+                     "--quota", "100", "--vendors", "cambyopro")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "a quota of 100/s, burst 1 per credential" in result.stdout
+    _, calls, ok, failed, retries, limited, *_ = table_rows(result.stdout)["cambyopro"]
+    assert (calls, ok, failed) == ("6", "6", "0")
+    assert 1 <= int(limited) <= 5
+    assert int(retries) >= int(limited)  # every 429 was retried
+    assert table_rows(result.stdout)["all"][5] == limited
+
+
+def test_demo_variants_prints_the_seed_and_the_choice_and_repeats_it(cli: CLI) -> None:
+    args = ("demo", "--calls", "20", "--concurrency", "5", "--no-faults", "--variants")
+    seeded = [cli.run(*args, "--seed", "7") for _ in range(2)]
+    unseeded = cli.run(*args, "--vendors", "cloudcx")
+
+    lines = [next(line for line in run.stdout.splitlines() if line.startswith("variants ("))
+             for run in seeded]
+    chosen = ", ".join(f"{v}={name}" for v, name in choose_variants(list(VENDORS), 7).items())
+    assert lines[0] == lines[1] == (
+        f"variants (seed 7; repeat with --variants --seed 7): {chosen}")
+    assert all(name in variants_of(vendor)
+               for vendor, name in choose_variants(list(VENDORS), 7).items())
+    seed = re.search(r"variants \(seed (\d+);", unseeded.stdout)
+    assert seed is not None, unseeded.stdout
+    assert f"cloudcx={choose_variants(['cloudcx'], int(seed.group(1)))['cloudcx']}" in (
+        unseeded.stdout)
+    for run in (*seeded, unseeded):
+        assert "Traceback" not in run.stderr
+        assert "elapsed" in run.stdout  # the run went to the end, pass or fail
 
 
 def test_demo_refuses_an_unknown_vendor(cli: CLI) -> None:
@@ -55,7 +96,8 @@ def test_demo_refuses_an_unknown_vendor(cli: CLI) -> None:
 
 def result(**figures: object) -> VendorResult:
     defaults: dict[str, object] = dict(
-        vendor="wokelo", calls=100, ok=100, failed=0, retries=0, logins=1, refreshes=2,
+        vendor="wokelo", calls=100, ok=100, failed=0, retries=0, rate_limited=0, logins=1,
+        refreshes=2,
         relogins_after_rejection=0, logouts=None, logout_refused=False, latencies=[0.1],
         seconds=4.0, revocations=1, token_lifetime=3.0, errors=[])
     return VendorResult(**(defaults | figures))  # type: ignore[arg-type]

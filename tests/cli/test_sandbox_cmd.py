@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
 import socket
 import subprocess
+from typing import Any
+
+import aiohttp
+import pytest
 
 from tests.cli.conftest import CLI
 from vendorkit.sandbox import DEFAULT_CREDENTIALS, VENDORS
@@ -81,4 +86,75 @@ def test_sandbox_on_a_taken_port_is_one_line(cli: CLI) -> None:
     line = cli.one_line(result.stderr)
     assert str(port) in line
     assert "address already in use" in line
+    assert "Traceback" not in result.stderr
+
+
+def call_twice(base_url: str, credentials: dict[str, str]) -> list[tuple[int, dict[str, Any]]]:
+    """Log in to the CloudCX emulator, then ask twice for a page of 100 users."""
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        async with aiohttp.ClientSession() as http:
+            form = {"grant_type": "password", **{k: credentials[k] for k in (
+                "client_id", "client_secret", "username", "password")}}
+            async with http.post(f"{base_url}/oauth/token", data=form) as answer:
+                token = (await answer.json())["access_token"]
+            pages = []
+            for _ in range(2):
+                async with http.get(f"{base_url}/openapi/v2/user/page?pageSize=100",
+                                    headers={"Authorization": f"Bearer {token}"}) as answer:
+                    pages.append((answer.status, await answer.json()))
+            return pages
+
+    return asyncio.run(run())
+
+
+def test_sandbox_serves_the_chosen_variants_and_quota(cli: CLI) -> None:
+    process = cli.start("sandbox", "--json", "--vendors", "cloudcx,wogeez", "--variant",
+                        "cloudcx=capped-page", "--variant", "CloudCX=records-envelope",
+                        "--quota", "0.5/1")
+    try:
+        assert process.stdout is not None
+        described = json.loads(process.stdout.readline())
+        cloudcx = described["cloudcx"]
+        (status, page), (limited, refusal) = call_twice(cloudcx["base_url"],
+                                                        cloudcx["credentials"])
+    finally:
+        code, stderr = stop(process, signal.SIGTERM)
+
+    assert cloudcx["variants"] == ["capped-page", "records-envelope"]
+    assert described["wogeez"]["variants"] == []
+    assert cloudcx["quota"] == described["wogeez"]["quota"] == "0.5/s, burst 1"
+    assert status == 200 and len(page["data"]["records"]) == 50 == page["data"]["size"]
+    assert (limited, refusal["retry_after"]) == (429, 2)
+    assert code == 0, stderr
+
+
+def test_sandbox_describes_variants_and_quota_for_a_person(cli: CLI) -> None:
+    process = cli.start("sandbox", "--vendors", "cloud4wi", "--variant", "cloud4wi=envelope",
+                        "--quota", "400/20")
+    try:
+        lines = read_until(process, "Ready.")
+    finally:
+        stop(process, signal.SIGINT)
+
+    assert any(re.fullmatch(r"\s+variants\s+envelope", line) for line in lines), lines
+    assert any(re.fullmatch(r"\s+quota\s+400/s, burst 20 per credential", line)
+               for line in lines), lines
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--variant", "cloudcx=nope"), "unknown cloudcx variant 'nope'; cloudcx variants: "),
+    (("--variant", "capped-page"), "expected VENDOR=VARIANT"),
+    (("--variant", "acme=x"), "unknown vendor 'acme'"),
+    (("--quota", "fast"), "invalid quota 'fast'"),
+    (("--vendors", "cloudcx", "--variant", "wogeez=capped-page"),
+     "--variant for wogeez, which --vendors leaves out"),
+])
+def test_sandbox_refuses_unknown_variants_and_bad_quotas(
+    cli: CLI, args: tuple[str, ...], message: str
+) -> None:
+    result = cli.run("sandbox", *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
     assert "Traceback" not in result.stderr

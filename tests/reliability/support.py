@@ -38,6 +38,8 @@ class Probe:
     refreshes: bool
     #: Logging in starts with OpenID Connect discovery (one more "auth" request first).
     discovers: bool = False
+    #: The emulator variants the probe's assumptions need (CloudCX: refresh tokens).
+    variants: tuple[str, ...] = ()
 
 
 async def _cambyopro_account(client: Any) -> object:
@@ -66,6 +68,7 @@ PROBES: dict[str, Probe] = {
         "GET /openapi/v2/user/page",
         "POST /oauth/token",
         refreshes=True,
+        variants=("refresh-token",),  # the seed's token answer has no refresh token
     ),
     "cambyopro": Probe(
         "cambyopro",
@@ -138,6 +141,7 @@ class Lab:
 
     async def sandbox(self, vendor: str, **options: Any) -> RunningSandbox:
         """Start ``vendor``'s emulator (``token_lifetime=``, ``refresh_lifetime=``...)."""
+        options.setdefault("variants", PROBES[vendor].variants)
         return await self._stack.enter_async_context(serve(vendor, **options))
 
     def client(self, sandbox: RunningSandbox, **options: Any) -> Any:

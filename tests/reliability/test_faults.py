@@ -73,16 +73,17 @@ async def test_429_retry_after_as_http_date_is_waited_then_the_call_succeeds(
 async def test_429_that_never_ends_raises_rate_limit_error_with_retry_after(
     lab: Lab, vendor: str
 ) -> None:
-    sandbox, client, probe = await lab.started(vendor, retry=RetryPolicy(max_attempts=3))
+    retry = RetryPolicy(max_throttle_wait=1.5)  # a 429 is waited out for 1.5 s at most
+    sandbox, client, probe = await lab.started(vendor, retry=retry)
     await client.login()
-    sandbox.state.faults.fail_next(3, 429, retry_after="0")
+    sandbox.state.faults.fail_next(3, 429, retry_after="1")
 
     with pytest.raises(vendorkit.RateLimitError) as caught:
         await probe.call(client)
 
     assert caught.value.status == 429
-    assert caught.value.retry_after == 0.0
-    assert sandbox.state.counters.requests[probe.route] == 3
+    assert caught.value.retry_after == 1.0
+    assert sandbox.state.counters.requests[probe.route] == 2  # waited 1 s once, not twice
     _assert_no_token_in(caught.value, client)
 
 

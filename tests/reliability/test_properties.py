@@ -11,8 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import vendorkit
 from vendorkit import Page, ResponseParseError, RetryPolicy, Token, TokenResponseError

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import vendorkit
+from tests.conftest import metric_points
 from vendorkit.events import EVENT_KINDS, Event
 from vendorkit.sandbox import DEFAULT_CREDENTIALS, VENDORS, SandboxThread
 from vendorkit.vendors import CLIENTS
@@ -139,12 +140,19 @@ async def _ordeal(
 
 
 @pytest.mark.parametrize("vendor", [*VENDORS, "cloudcx-api-key"])
-async def test_no_client_puts_a_secret_in_logs_reprs_or_errors(
-    lab: Lab, vendor: str, debug_log: pytest.LogCaptureFixture
+async def test_no_client_puts_a_secret_in_logs_reprs_errors_spans_or_metrics(
+    lab: Lab, vendor: str, debug_log: pytest.LogCaptureFixture, otel: tuple[Any, Any]
 ) -> None:
     evidence = Evidence()
     name, _, mode = vendor.partition("-")
     sandbox = await _ordeal(lab, name, evidence, debug_log, api_key=mode == "api-key")
+    exporter, reader = otel
+    spans = exporter.get_finished_spans()
+    assert any(span.name.startswith("vendorkit.login") for span in spans) or mode
+    evidence.add(*(span.to_json() for span in spans))  # attributes, events, child spans
+    evidence.add(*(point.attributes for points in metric_points(reader).values()
+                   for point in points))  # metric labels
+    evidence.add(*(vars(record) for record in debug_log.records))  # log ``extra`` fields
 
     secrets = issued_secrets([sandbox])
     logs = _log_text(debug_log)

@@ -139,3 +139,23 @@ async def test_plain_http_to_a_remote_host_is_accepted_with_allow_insecure_http(
 async def test_plain_http_to_loopback_needs_no_opt_in(vendor: str, url: str) -> None:
     async with client_class(vendor)(**_arguments(vendor, url)) as client:
         assert client.session.base_url == url
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+@pytest.mark.parametrize("url", ["https://vendor.example.test@192.0.2.10", "http://evil.localhost:9"])
+def test_a_base_url_with_userinfo_or_a_lookalike_loopback_name_is_refused_by_every_client(
+    vendor: str, url: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        client_class(vendor)(**_arguments(vendor, url))
+
+    assert url not in str(caught.value)  # named by its argument, never quoted
+    assert str(caught.value).split(" ")[0] in ("base_url", "issuer", "api_base_url")
+
+
+@pytest.mark.parametrize("cid", [".", ".."])
+async def test_an_id_of_dot_or_dot_dot_is_refused_before_anything_is_sent(cid: str) -> None:
+    async with client_class("cloud4wi")(**_arguments("cloud4wi", "http://127.0.0.1:9")) as client:
+        with pytest.raises(ConfigurationError, match=r"^cid "):
+            await client.get_organizations(cid)
+        assert client.stats.requests == 0

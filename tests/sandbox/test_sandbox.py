@@ -313,11 +313,12 @@ async def test_control_routes_drive_another_process(http: aiohttp.ClientSession)
 # --- cloud4wi ---------------------------------------------------------------------------------
 
 
-async def test_cloud4wi_login_returns_a_jwt_in_body_and_header(http: aiohttp.ClientSession) -> None:
+async def test_cloud4wi_login_returns_a_jwt_in_the_body_only(http: aiohttp.ClientSession) -> None:
     async with serve("cloud4wi", token_lifetime=2.5) as sandbox:
         answer = await login(http, sandbox)
         token = answer.body["token"]
-        assert answer.headers["Authorization"] == f"Bearer {token}"
+        assert answer.body == {"token": token}
+        assert "Authorization" not in answer.headers
         header, payload, _ = token.split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         assert json.loads(base64.urlsafe_b64decode(header + "=="))["alg"] == "HS256"
@@ -493,17 +494,15 @@ async def test_wokelo_enrichment_completes_or_fails_over_time(http: aiohttp.Clie
 
 
 async def test_cloudcx_token_endpoint_is_form_urlencoded_only(http: aiohttp.ClientSession) -> None:
-    async with serve("cloudcx", token_lifetime=3599) as sandbox:
+    async with serve("cloudcx") as sandbox:
         url, form = f"{sandbox.base_url}/oauth/token", password_form(sandbox)
         ok = await send(http, "POST", url, data=form)
         as_json = await send(http, "POST", url, json=form)
         bad_user = await send(http, "POST", url, data=form | {"password": "x"})
         bad_client = await send(http, "POST", url, data=form | {"client_secret": "x"})
-        assert (ok.body["expires_in"], ok.body["scope"], ok.body["token_type"]) == (
-            3599,
-            "openapi",
-            "Bearer",
-        )
+        # The seed's example answer, field for field: no refresh token, no scope.
+        assert set(ok.body) == {"access_token", "token_type", "expires_in"}
+        assert (ok.body["expires_in"], ok.body["token_type"]) == (3599, "Bearer")
         assert ok.body["access_token"].count(".") == 2
         assert (as_json.status, as_json.body["error"]) == (400, "invalid_request")
         assert bad_user.body == {"error": "invalid_grant", "error_description": "Bad credentials"}
@@ -586,7 +585,8 @@ async def test_wogeez_token_endpoint_speaks_keycloak(http: aiohttp.ClientSession
         as_json = await send(http, "POST", url, json=form)
         other_client = await send(http, "POST", url, data=form | {"client_id": "web"})
         bad_user = await send(http, "POST", url, data=form | {"password": "x"})
-        assert (ok.body["expires_in"], ok.body["refresh_expires_in"]) == (300, 1800)
+        assert (ok.body["expires_in"], ok.body["refresh_expires_in"]) == (3600, 1800)
+        assert ok.body["access_token"].count(".") == 2  # a JWT, as the seed says
         assert ok.body["not-before-policy"] == 0 and ok.body["session_state"]
         assert as_json.body == {
             "error": "invalid_request",

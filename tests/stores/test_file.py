@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -200,4 +201,135 @@ async def test_clients_sharing_a_file_make_one_login_and_close_without_logout(
         assert sandbox.state.counters.logins == 1
         assert sandbox.state.counters.logouts == 0
         assert await FileTokenStore(path).get(clients[0].session.tokens.key) is not None
-    assert sorted(os.listdir(tmp_path)) == ["tokens.json", "tokens.json.lock"]
+    # The token, its lock, and the host's rate-limit state (read once when a client joins,
+    # to honour a pause the host's other processes were given).
+    assert sorted(os.listdir(tmp_path)) == ["tokens.json", "tokens.json.lock",
+                                            "tokens.json.ratelimit"]
+    assert (tmp_path / "tokens.json.ratelimit").stat().st_mode & 0o077 == 0
+
+
+# --- files others could tamper with ---------------------------------------------------------
+
+
+async def test_a_symlinked_lock_file_is_refused_and_its_target_never_created(
+    tmp_path: Path,
+) -> None:
+    store = FileTokenStore(tmp_path / "tokens.json")
+    target = tmp_path / "victim.conf"
+    store.lock_path.symlink_to(target)
+
+    with pytest.raises(TokenStoreError, match="is a symbolic link") as caught:
+        async with store.lock(KEY):
+            pass
+    with pytest.raises(TokenStoreError, match="is a symbolic link"):
+        await store.set(KEY, token())
+
+    assert str(store.lock_path) in str(caught.value)
+    assert not target.exists()
+    assert not store.path.exists()
+
+
+async def test_a_symlinked_token_file_is_neither_read_nor_written_through(
+    tmp_path: Path,
+) -> None:
+    planted = FileTokenStore(tmp_path / "elsewhere" / "tokens.json")
+    await planted.set(KEY, token("planted"))
+    before = planted.path.read_bytes()
+    store = FileTokenStore(tmp_path / "tokens.json")
+    store.path.symlink_to(planted.path)
+
+    with pytest.raises(TokenStoreError, match="is a symbolic link"):
+        await store.get(KEY)
+    with pytest.raises(TokenStoreError, match="is a symbolic link"):
+        await store.set(KEY, token("mine"))
+
+    assert planted.path.read_bytes() == before
+    assert store.path.is_symlink()
+
+
+async def test_a_world_writable_directory_of_ones_own_is_made_private_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    directory.chmod(0o777)
+    secret = token("dir-secret")
+
+    await FileTokenStore(directory / "tokens.json").set(KEY, secret)
+    assert await FileTokenStore(directory / "tokens.json").get(KEY) == secret
+
+    assert mode(directory) == 0o700
+    warnings = [r for r in caplog.records if "writable by other users" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "0777" in warnings[0].getMessage()
+    assert "dir-secret" not in caplog.text
+
+
+async def test_a_shared_sticky_directory_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)  # like /tmp: others may add files beside ours
+
+    with pytest.raises(TokenStoreError, match=r"writable by other users \(mode 1777\)"):
+        await FileTokenStore(directory / "tokens.json").set(KEY, token())
+
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o1777
+    assert list(directory.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="only root can give a directory to another user")
+async def test_a_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o755)
+    os.chown(directory, 65534, 65534)
+
+    with pytest.raises(TokenStoreError, match="belongs to another user"):
+        await FileTokenStore(directory / "tokens.json").get(KEY)
+
+    assert list(directory.iterdir()) == []
+
+
+async def test_a_token_file_readable_by_others_is_tightened_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "tokens.json"
+    secret = token("file-secret", refresh_token="refresh-secret")
+    await FileTokenStore(path).set(KEY, secret)
+    path.chmod(0o644)
+
+    assert await FileTokenStore(path).get(KEY) == secret
+    assert mode(path) == 0o600
+    path.chmod(0o640)  # loosened again by someone: tightened again, without a second word
+    assert await FileTokenStore(path).get(KEY) == secret
+
+    assert mode(path) == 0o600
+    warnings = [r for r in caplog.records if "open to other users" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "0644" in warnings[0].getMessage()
+    assert "secret" not in caplog.text
+
+
+async def test_a_write_leaves_a_loosened_token_file_at_0600(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "tokens.json")
+    await store.set(KEY, token("1"))
+    store.path.chmod(0o666)
+
+    await store.set(OTHER_KEY, token("2"))
+
+    assert mode(store.path) == 0o600
+
+
+def test_the_store_and_the_cli_import_on_a_system_without_fcntl() -> None:
+    """Windows has no fcntl: importing the store (and the CLI, which uses it) must work."""
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\n"
+         "sys.modules['fcntl'] = None  # as on Windows: `import fcntl` raises ImportError\n"
+         "import vendorkit.cli.clients, vendorkit.stores.file\n"
+         "print(vendorkit.stores.file.FileTokenStore('t.json'))\n"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "<FileTokenStore 't.json'>\n"

@@ -17,6 +17,7 @@ from vendorkit import Token
 from vendorkit.errors import ConfigurationError, TokenStoreError
 from vendorkit.sandbox import RunningSandbox, serve
 from vendorkit.stores import RedisTokenStore, load_token, store_key
+from vendorkit.stores.redis import _SET, MAX_TTL_MS
 from vendorkit.vendors import CLIENTS
 
 from .redis_server import RedisServer, free_port
@@ -159,6 +160,34 @@ async def test_no_ttl_when_nothing_about_the_token_expires(
     assert raw.pttl(store.redis_key(KEY)) == -1
 
 
+@pytest.mark.parametrize("lifetime", [1e17, float("inf"), float("nan"), 11 * 365 * 86400.0],
+                         ids=["1e17 s", "inf", "nan", "eleven years"])
+async def test_an_absurd_expiry_gets_a_clamped_ttl_never_none_or_an_error(
+    make_store: MakeStore, raw: redis.Redis, caplog: pytest.LogCaptureFixture, lifetime: float
+) -> None:
+    store = make_store(timeout=30)  # a loaded machine is not what this test is about
+
+    for _ in range(2):  # the second write finds Redis as usable as the first
+        await store.set(KEY, token("absurd", lifetime=lifetime))
+
+    assert MAX_TTL_MS - 60_000 < raw.pttl(store.redis_key(KEY)) <= MAX_TTL_MS
+    stored = await store.get(KEY)
+    assert stored is not None and stored.access_token == "access-absurd"
+    assert "unreachable" not in caplog.text
+
+
+def test_the_set_script_removes_the_token_when_redis_refuses_its_ttl(
+    raw: redis.Redis, namespace: str
+) -> None:
+    key = f"{namespace}:{KEY}"
+    raw.hset(key, "token", "an older token")
+
+    with pytest.raises(redis.ResponseError):
+        raw.eval(_SET, 1, key, "blob", "fingerprint", str(2**64))  # past PEXPIRE's range
+
+    assert raw.exists(key) == 0  # never a token that outlives its expiry
+
+
 async def test_an_expired_entry_reads_as_no_token(make_store: MakeStore) -> None:
     store = make_store()
 
@@ -273,6 +302,55 @@ async def test_unreachable_redis_falls_back_to_memory_with_one_warning(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "unreachable" in warnings[0].getMessage()
+
+
+async def test_a_command_redis_refuses_is_a_token_store_error_not_an_outage(
+    make_store: MakeStore, raw: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(timeout=30)  # a loaded machine is not what this test is about
+    raw.set(store.redis_key(KEY), b"a value of another type under the token's key")
+
+    with pytest.raises(TokenStoreError, match="WRONGTYPE") as read:
+        await store.get(KEY)
+    with pytest.raises(TokenStoreError, match="WRONGTYPE"):  # inside a script, too
+        await store.delete(KEY, only_if=token())
+
+    assert "not an outage" in str(read.value)
+    assert "unreachable" not in caplog.text
+    await store.set(KEY, token("written"))  # Redis was never treated as down
+    assert (await store.get(KEY)) == (await make_store(timeout=30).get(KEY))
+
+
+async def test_redis_refusing_a_script_by_acl_is_a_token_store_error(
+    make_store: MakeStore, redis_server: Callable[[], RedisServer]
+) -> None:
+    server = redis_server()
+    with redis.Redis.from_url(server.url) as admin:
+        admin.acl_setuser("app", enabled=True, passwords=["+app-Pa55word"],
+                          keys=["*"], commands=["+@all", "-evalsha", "-eval"])
+    url = server.url.replace("redis://", "redis://app:app-Pa55word@")
+    store = make_store(url=url)
+
+    with pytest.raises(TokenStoreError, match="NoPermissionError") as refused:
+        await store.set(KEY, token())
+
+    assert "app-Pa55word" not in str(refused.value)
+
+
+async def test_a_full_redis_still_counts_as_an_outage(
+    make_store: MakeStore, redis_server: Callable[[], RedisServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+    server = redis_server()
+    with redis.Redis.from_url(server.url) as admin:
+        admin.config_set("maxmemory", "1")
+    store = make_store(url=server.url)
+
+    async with store.lock(KEY):  # SET NX refused (OOM): the lock is this process's own
+        await store.set(KEY, token("kept"))
+
+    assert "unreachable" in caplog.text and "OutOfMemoryError" in caplog.text
 
 
 async def test_strict_store_raises_instead_of_falling_back(make_store: MakeStore) -> None:

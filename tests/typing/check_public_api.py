@@ -63,3 +63,17 @@ def errors(exc: vendorkit.VendorkitError) -> float | None:
     if isinstance(exc, vendorkit.APIError):
         return float(exc.status)
     return None
+
+
+async def streaming_views_and_limits() -> int:
+    limit = vendorkit.RateLimit(400, per=1.0, burst=20)
+    async with vendorkit.CloudCXClient("https://cx.example.com", api_key="k",
+                                       rate_limit=limit, tracing=False) as c:
+        async with c.stream("GET", "/openapi/v2/export") as s:
+            size = len([chunk async for chunk in s.iter_bytes()])
+        view = c.with_options(timeout=600)
+        page: vendorkit.Page[User] = await view.get_user_page()
+        raw: vendorkit.Response | None = view.last_response
+        organizations: vendorkit.ItemList[Organization] = await vendorkit.Cloud4WiClient(
+            "ck", "secret").get_organizations("cid")
+        return size + len(page.items) + len(organizations.skipped) + (raw is None)

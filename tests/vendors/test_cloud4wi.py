@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from vendorkit import AuthenticationError, NotFoundError, PermissionDeniedError, Token
+from vendorkit import (
+    AuthenticationError,
+    Cloud4WiClient,
+    NotFoundError,
+    PermissionDeniedError,
+    Token,
+    models,
+)
+from vendorkit.models import ItemList
 from vendorkit.testing import SandboxFactory
 from vendorkit.token import jwt_claims
 from vendorkit.vendors.cloud4wi import Organization
@@ -18,6 +30,7 @@ from vendorkit.vendors.cloud4wi import Organization
 LOGIN = "/v1/sts/login/services"
 ORGS_ROUTE = "GET /v2/customers/organizations/{cid}"
 Renewal = Callable[[Token | None], Awaitable[None]]
+StartRecorder = Callable[[Mapping[tuple[str, str], Any]], Awaitable[Any]]
 
 
 async def test_login_is_accepted_and_the_token_expires_when_its_jwt_says(
@@ -66,6 +79,85 @@ async def test_organizations_are_typed_and_unknown_fields_land_in_extra(
         # sortBy=created_absolute, ascending by default
         created = [org.created_absolute for org in orgs if org.created_absolute is not None]
         assert len(created) == len(orgs) and created == sorted(created)
+
+
+# --- answers the seed leaves open: the organizations body is not documented -----------------
+
+ORG = {"id": "o-1", "name": "Cortina Outlets", "cid": "customer-42", "tags": ["retail"]}
+
+
+def _jwt(lifetime: int = 3600) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256'})}.{part({'exp': int(time.time()) + lifetime})}.c2ln"
+
+
+async def _organizations_answered(
+    recorder: StartRecorder, body: object
+) -> ItemList[Organization]:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(body)  # any JSON, null included
+
+    server = await recorder({("POST", LOGIN): (200, {"token": _jwt()}),
+                             ("GET", "/v2/customers/organizations/customer-42"): answer})
+    async with Cloud4WiClient("ck-test", "cs-test", base_url=server.base_url) as client:
+        return await client.get_organizations("customer-42")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [ORG, {"data": [ORG]}, {"code": 0, "data": {"records": [ORG]}}, {"data": ORG},
+     {"status": "ok", "result": {"items": [ORG], "total": 1}}],
+    ids=["one-object", "data", "data.records", "data.object", "result.items"],
+)
+async def test_organizations_as_one_object_or_in_an_envelope_are_read(
+    recorder: StartRecorder, body: object
+) -> None:
+    orgs = await _organizations_answered(recorder, body)
+    assert orgs == [Organization(id="o-1", name="Cortina Outlets", cid="customer-42",
+                                 tags=["retail"])]
+    assert orgs.skipped == []
+
+
+@pytest.mark.parametrize("body", [None, {"data": None}, {"data": {"list": None}}, []],
+                         ids=["null", "data-null", "list-null", "empty"])
+async def test_organizations_answered_null_or_an_empty_envelope_are_none(
+    recorder: StartRecorder, body: object
+) -> None:
+    assert await _organizations_answered(recorder, body) == []
+
+
+async def test_a_null_tags_field_is_empty_and_one_bad_organization_fails_nothing(
+    recorder: StartRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+    body = [{**ORG, "tags": None}, "o-2", {"id": "o-3", "name": "Lido"}]
+
+    orgs = await _organizations_answered(recorder, body)
+
+    assert [(o.id, o.tags) for o in orgs] == [("o-1", []), ("o-3", [])]
+    assert orgs.skipped == ["o-2"]  # not an object: left out, logged, kept
+    assert "organizations: 1 of 3 items do not fit Organization" in caplog.text
+
+
+async def test_wrong_typed_organization_fields_never_become_garbage(
+    recorder: StartRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vendorkit")
+    for field in ("tags", "name"):  # other tests may have warned already: once per process
+        models._WARNED.discard((Organization, field))
+    body = [{"id": f"o-{i}", "name": {"en": "Lido"}, "tags": "a,b", "status": 1,
+             "created_absolute": "1692929243113"} for i in range(3)]
+
+    orgs = await _organizations_answered(recorder, body)
+
+    for org in orgs:
+        assert (org.name, org.tags) == (None, [])  # not "{'en': 'Lido'}", not ['a', ',', 'b']
+        assert org.extra == {"name": {"en": "Lido"}, "tags": "a,b"}  # the raw values, kept
+        assert (org.status, org.created_absolute) == ("1", 1692929243113)  # numbers convert
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(m.split(":")[0] for m in warned) == ["Organization.name", "Organization.tags"]
 
 
 async def test_organizations_sort_options_reach_the_server(

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from vendorkit import AuthenticationError, CloudCXClient, ConfigurationError, Token
 from vendorkit.testing import SandboxFactory
@@ -25,7 +26,7 @@ PAGE = {"code": 0, "msg": "success",
 async def test_login_is_accepted_and_returns_a_refreshable_token(
     vendorkit_sandbox: SandboxFactory,
 ) -> None:
-    async with vendorkit_sandbox("cloudcx") as (client, sandbox):
+    async with vendorkit_sandbox("cloudcx", variants="refresh-token") as (client, sandbox):
         token = await client.login()
         assert (sandbox.state.counters.logins, sandbox.state.counters.failed_logins) == (1, 0)
         assert token.refresh_token and token.scope == "openapi"
@@ -100,10 +101,46 @@ async def test_keywords_filter_users_on_the_server(vendorkit_sandbox: SandboxFac
             assert "silva" in f"{user.user_name} {user.display_name} {user.email}".lower()
 
 
+def _capped_user_pages(
+    count: int, cap: int, *, says_its_page_size: bool, asked: list[tuple[int, int]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A CloudCX user listing that serves at most ``cap`` users a page, whatever is asked."""
+
+    async def answer(request: web.Request) -> web.Response:
+        index, size = int(request.query["pageIndex"]), int(request.query["pageSize"])
+        asked.append((index, size))
+        served = min(size, cap)
+        first = (index - 1) * served + 1
+        data: dict[str, Any] = {"total": count, "pageIndex": index, "list": [
+            {"id": str(i), "userName": f"user{i}"}
+            for i in range(first, min(first + served, count + 1))]}
+        if says_its_page_size:
+            data["pageSize"] = served
+        return web.json_response({"code": 0, "msg": "success", "data": data})
+
+    return answer
+
+
+@pytest.mark.parametrize("says_its_page_size", [True, False], ids=["says-so", "silently"])
+async def test_a_server_capping_pages_at_50_still_yields_all_137_users_exactly_once(
+    recorder: StartRecorder, says_its_page_size: bool
+) -> None:
+    asked: list[tuple[int, int]] = []
+    server = await recorder({("GET", USERS_PATH): _capped_user_pages(
+        137, 50, says_its_page_size=says_its_page_size, asked=asked)})
+    async with CloudCXClient(server.base_url, api_key="cxk_test_Jd8w") as client:
+        ids = [user.id async for user in client.iter_users(page_size=100)]
+        first = await client.get_user_page(page_index=1, page_size=100)
+    assert ids == [str(i) for i in range(1, 138)]
+    assert asked[:3] == [(1, 100), (2, 50), (3, 50)]  # pages line up in the server's size
+    assert (first.page_size, first.has_next, first.total) == (50, True, 137)
+
+
 async def test_short_lived_token_is_refreshed_not_logged_in_again(
     vendorkit_sandbox: SandboxFactory, until_renewal: Renewal
 ) -> None:
-    async with vendorkit_sandbox("cloudcx", token_lifetime=2) as (client, sandbox):
+    async with vendorkit_sandbox("cloudcx", token_lifetime=2, variants="refresh-token") as (
+            client, sandbox):
         await client.get_user_page()
         first = client.token
         await until_renewal(first)

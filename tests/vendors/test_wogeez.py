@@ -321,3 +321,39 @@ async def test_concurrent_first_calls_share_one_discovery_and_one_login(
         assert [p.page_index for p in pages] == list(range(10))
         requests = sandbox.state.counters.requests
         assert (requests[DISCOVERY_ROUTE], requests[TOKEN_ROUTE]) == (1, 1)
+
+
+class CappedCompanies(GenericOIDC):
+    """A generic OpenID Connect server whose Spring Data company listing serves at most 50
+    companies a page, whatever size is asked (its answer says ``"size": 50``)."""
+
+    COUNT, CAP = 137, 50
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[int, int]] = []
+
+    async def companies(self, request: web.Request) -> web.Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or token not in self._access:
+            return web.json_response({"error": "invalid_token"}, status=401)
+        page, size = int(request.query["page"]), int(request.query["size"])
+        self.asked.append((page, size))
+        served = min(size, self.CAP)
+        rows = [{"id": f"c{i}", "name": f"Company {i}"}
+                for i in range(page * served, min((page + 1) * served, self.COUNT))]
+        pages = -(-self.COUNT // served)
+        return web.json_response({"content": rows, "totalElements": self.COUNT,
+                                  "totalPages": pages, "number": page, "size": served,
+                                  "numberOfElements": len(rows), "last": page >= pages - 1})
+
+
+async def test_a_server_capping_pages_at_50_still_yields_all_137_companies_exactly_once(
+    serve_app: ServeApp,
+) -> None:
+    server = CappedCompanies()
+    server.base_url = await serve_app(server.app())
+    async with _client(server) as client:
+        ids = [company.id async for company in client.iter_companies(size=100)]
+    assert ids == [f"c{i}" for i in range(137)]
+    assert server.asked == [(0, 100), (1, 50), (2, 50)]

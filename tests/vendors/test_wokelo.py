@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,7 +17,9 @@ from vendorkit.testing import SandboxFactory
 from vendorkit.vendors.wokelo import Company, CompanySearch, RequestResult, RequestStatus
 
 TOKEN_PATH = "/auth/token/"
+ENRICH_PATH = "/api/enterprise/company/enrich/"
 Renewal = Callable[[Token | None], Awaitable[None]]
+StartRecorder = Callable[[Mapping[tuple[str, str], Any]], Awaitable[Any]]
 
 
 def _password_grant(credentials: dict[str, str]) -> dict[str, str]:
@@ -94,6 +97,31 @@ async def test_enrichment_completes_and_its_result_carries_the_data(
         assert result.data["name"] == company.name
         assert result.data["domain"] == company.domain
         assert len(result.data["competitors"]) == 3
+
+
+async def test_an_enrichment_answer_that_does_not_fit_keeps_the_created_jobs_id(
+    recorder: StartRecorder,
+) -> None:
+    # The job exists server-side once the POST is answered: its id must not be lost.
+    started = {"requestId": "req-7Hq2", "status": "PENDING"}  # camelCase, not request_id
+    server = await recorder({
+        ("POST", TOKEN_PATH): (200, {"access_token": "wk-at", "token_type": "Bearer",
+                                     "expires_in": 3600, "refresh_token": "wk-rt"}),
+        ("POST", ENRICH_PATH): (200, started),
+    })
+    async with vendorkit.WokeloClient("cid", "csecret", "me@example.com", "pw",
+                                      base_url=server.base_url) as client:
+        with pytest.raises(vendorkit.ResponseParseError) as caught:
+            await client.enrich_company("acme.com")
+
+    error = caught.value
+    assert error.response is not None
+    assert (error.response.status, error.response.method) == (200, "POST")
+    assert error.response.json()["requestId"] == "req-7Hq2"
+    assert error.response.headers["Content-Type"].startswith("application/json")
+    assert (error.model, error.field) == ("RequestStatus", "request_id")
+    assert "RequestStatus.request_id" in str(error)
+    assert len(server.find("POST", ENRICH_PATH)) == 1  # a POST is never replayed: one job
 
 
 async def test_enrichment_of_a_failing_company_ends_failed_without_data(

@@ -27,8 +27,9 @@ from ..errors import (
     TimeoutError,
     VendorkitError,
 )
-from ..sandbox import VENDORS
+from ..sandbox import VENDORS, Quota, parse_variant
 from .output import error, redact
+from .shard import Shard
 
 __all__ = ["build_parser", "main"]
 
@@ -135,6 +136,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _variant(text: str) -> tuple[str, str]:
+    try:
+        return parse_variant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _quota(text: str) -> Quota:
+    try:
+        return Quota.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -166,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-faults", action="store_true", help="inject no faults")
     demo.add_argument("--vendors", type=_vendors, default=list(VENDORS),
                       help=f"comma-separated subset of {','.join(VENDORS)}")
+    demo.add_argument("--quota", type=_quota, default=None, metavar="RATE[/BURST]",
+                      help="per-credential quota on each emulator, 429 + Retry-After beyond "
+                           "(e.g. 400/20: the clients' rate limiters at work)")
+    demo.add_argument("--no-quota", dest="quota", action="store_const", const=None,
+                      help="no quota on the emulators (the default)")
+    demo.add_argument("--variants", action="store_true",
+                      help="a random emulator variant per vendor (printed; see --seed)")
+    demo.add_argument("--seed", type=int, default=None,
+                      help="seed of --variants' choice, to repeat a run (default: random)")
     demo.set_defaults(command=_lazy("demo", "run_demo"))
 
     sandbox = commands.add_parser(
@@ -181,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"comma-separated subset of {','.join(VENDORS)}")
     sandbox.add_argument("--json", action="store_true",
                          help="print one JSON line (base URLs, credentials, variables)")
+    sandbox.add_argument("--variant", type=_variant, action="append", default=[],
+                         metavar="VENDOR=NAME", help="answer one undocumented point another "
+                         "way, e.g. cloudcx=capped-page (repeatable)")
+    sandbox.add_argument("--quota", type=_quota, default=None, metavar="RATE[/BURST]",
+                         help="per-credential quota: RATE requests/s, BURST at once (default 1); "
+                              "429 + Retry-After beyond")
     sandbox.set_defaults(command=_lazy("sandbox_cmd", "run_sandbox"))
 
     token = commands.add_parser(
@@ -225,5 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="continue an interrupted run: skip the pages already written")
     collect.add_argument("--overwrite", action="store_true",
                          help="replace an existing file instead of refusing")
+    collect.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+                         help="at most R requests a second for the credential (with --redis: "
+                              "for the whole fleet); default: adaptive, slower after a 429")
+    collect.add_argument("--burst", type=_positive_int, default=None, metavar="B",
+                         help="with --rate: B requests at once after a quiet spell (default 1)")
+    collect.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                         help="collect shard K of N: the pages whose offset from the first is "
+                              "K-1 modulo N, to OUT with -K-of-N before its suffix")
+    collect.add_argument("--redis", default=None, metavar="URL",
+                         help="share the token and the rate limit through Redis with every "
+                              "process on the same credential (default: $VENDORKIT_REDIS_URL)")
     collect.set_defaults(command=_lazy("collect", "run_collect"))
     return parser

@@ -5,6 +5,12 @@ then recorded in ``<out>.progress`` (replaced atomically), so after Ctrl-C, a cr
 network failure the file holds whole pages only, and ``--resume`` cuts anything written
 after the last recorded page, then asks for the next one. The record is removed once
 the listing is complete.
+
+A fleet: ``--shard K/N`` collects one N-th of the pages (see :mod:`.shard`) to its own
+file, ``OUT`` with ``-K-of-N`` before its suffix, resumable on its own; ``--rate`` limits
+the requests of the credential, and ``--redis URL`` shares the token and that limit (the
+client's ``RedisTokenStore``) between processes on any host. Without ``--redis`` the
+token cache file shares them between the processes of one host.
 """
 
 from __future__ import annotations
@@ -15,43 +21,50 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from ..client import VendorClient
 from ..errors import ConfigurationError
 from ..pagination import Page
+from ..ratelimit import RateLimit
+from ..stores.base import TokenStore
 from ..vendors import CloudCXClient, WogeezClient
 from .clients import open_client
-from .output import note
-from .progress import PageProgress
+from .output import note, remember_secrets
+from .progress import PageProgress, RateStatus
+from .shard import Shard
 
 __all__ = ["COLLECTIONS", "run_collect"]
+
+#: The variable ``--redis`` defaults to: a URL with a password is better kept out of ``ps``.
+REDIS_URL_VARIABLE = "VENDORKIT_REDIS_URL"
 
 
 @attrs.frozen
 class Collection:
-    """One listing the command can walk: its pages, from a given page index."""
+    """One listing the command can walk: ``fetch(client, args, index, size)`` one page."""
 
     vendor: str
     resource: str
     first_page: int
     default_page_size: int
-    pages: Callable[[Any, argparse.Namespace, int], AsyncIterator[Page[Any]]]
+    fetch: Callable[[Any, argparse.Namespace, int, int], Awaitable[Page[Any]]]
     keywords: bool = False
 
 
-def _cloudcx_users(client: CloudCXClient, args: argparse.Namespace,
-                   start: int) -> AsyncIterator[Page[Any]]:
-    return client.iter_user_pages(keywords=args.keywords, page_size=args.page_size, start=start)
+def _cloudcx_users(client: CloudCXClient, args: argparse.Namespace, index: int,
+                   size: int) -> Awaitable[Page[Any]]:
+    return client.get_user_page(page_index=index, page_size=size, keywords=args.keywords)
 
 
-def _wogeez_companies(client: WogeezClient, args: argparse.Namespace,
-                      start: int) -> AsyncIterator[Page[Any]]:
-    return client.iter_company_pages(size=args.page_size, start=start)
+def _wogeez_companies(client: WogeezClient, args: argparse.Namespace, index: int,
+                      size: int) -> Awaitable[Page[Any]]:
+    return client.list_companies(page=index, size=size)
 
 
 COLLECTIONS = {
@@ -71,11 +84,12 @@ class Checkpoint:
     next_page: int
     items: int = 0
     size: int = 0  # bytes of the output file up to the end of the last whole page
-    total: int | None = None
+    total: int | None = None  # items of this shard (of the listing, unsharded)
+    shard: str = "1/1"
 
     def matches(self, other: Checkpoint) -> str | None:
         """The name of the first setting that differs from ``other``, or None."""
-        for name in ("vendor", "resource", "keywords", "page_size"):
+        for name in ("vendor", "resource", "keywords", "page_size", "shard"):
             if getattr(self, name) != getattr(other, name):
                 return name
         return None
@@ -94,33 +108,81 @@ async def run_collect(args: argparse.Namespace) -> int:
         args.page_size = collection.default_page_size
     if args.page_size < 1:
         raise ConfigurationError("--page-size must be at least 1")
-    out = Path(args.out)
+    shard: Shard = args.shard or Shard()
+    rate_limit = _rate_limit(args)
+    out = shard_path(Path(args.out), shard)
     fresh = Checkpoint(collection.vendor, collection.resource, args.keywords, args.page_size,
-                       next_page=collection.first_page)
+                       next_page=shard.start(collection.first_page), shard=str(shard))
     checkpoint = _starting_point(out, _progress_path(out), fresh, resume=args.resume,
                                  overwrite=args.overwrite)
+    label = f"{args.vendor} {args.resource}" + (f" {shard}" if shard.count > 1 else "")
     started = time.monotonic()
-    async with open_client(args.vendor, sandbox=args.sandbox, profile=args.profile) as client:
-        with _output(out, checkpoint.size) as file, PageProgress(
-                f"{args.vendor} {args.resource}", checkpoint.items, checkpoint.total) as bar:
-            try:
-                await _walk(client, collection, args, checkpoint, file, out, bar)
-            except BaseException as exc:
-                if checkpoint.items or isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-                    bar.stop()
-                    note(f"vendorkit: stopped after {checkpoint.items} {args.resource} "
-                         f"({out} holds whole pages only); run the same command with --resume "
-                         "to continue")
-                raise
+    async with _shared_store(args.redis or os.environ.get(REDIS_URL_VARIABLE)) as store, \
+            open_client(args.vendor, sandbox=args.sandbox, profile=args.profile,
+                        shared_store=store, rate_limit=rate_limit) as client:
+        status = RateStatus(client.stats, client.session.limiter)
+        with _output(out, checkpoint.size) as file:
+            async with PageProgress(label, checkpoint.items, checkpoint.total, status) as bar:
+                try:
+                    await _walk(client, collection, args, shard, checkpoint, file, out, bar)
+                except BaseException as exc:
+                    if checkpoint.items or isinstance(
+                            exc, asyncio.CancelledError | KeyboardInterrupt):
+                        bar.stop()
+                        note(f"vendorkit: stopped after {checkpoint.items} {args.resource} "
+                             f"({out} holds whole pages only); run the same command with "
+                             "--resume to continue")
+                    raise
     _progress_path(out).unlink(missing_ok=True)
     elapsed = time.monotonic() - started
     print(f"wrote {checkpoint.items} {args.resource} to {out} in {elapsed:.1f} s", flush=True)
     return 0
 
 
+
+def shard_path(out: Path, shard: Shard) -> Path:
+    """Shard K of N writes ``OUT`` with ``-K-of-N`` before its suffix (users-2-of-8.jsonl),
+    so that no two shards of one command line share a file; unsharded, ``OUT`` itself."""
+    if shard.count == 1:
+        return out
+    return out.with_name(f"{out.stem}-{shard.index}-of-{shard.count}{out.suffix}")
+
+
+def _rate_limit(args: argparse.Namespace) -> RateLimit | None:
+    """``--rate R [--burst B]``; without ``--rate``, None: the client's adaptive default."""
+    if args.rate is None:
+        if args.burst is not None:
+            raise ConfigurationError("--burst needs --rate")
+        return None
+    return RateLimit(args.rate, burst=args.burst)
+
+
+@contextlib.asynccontextmanager
+async def _shared_store(url: str | None) -> AsyncIterator[TokenStore | None]:
+    """The ``RedisTokenStore`` at ``url`` (closed after), or None without one."""
+    if not url:
+        yield None
+        return
+    remember_secrets([urlsplit(url).password])
+    try:
+        from ..stores.redis import RedisTokenStore
+    except ImportError:
+        raise ConfigurationError("--redis needs redis-py: pip install 'vendorkit[redis]'") from None
+    store = RedisTokenStore(url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
 async def _walk(client: VendorClient, collection: Collection, args: argparse.Namespace,
-                checkpoint: Checkpoint, file: Any, out: Path, bar: PageProgress) -> None:
-    async for page in collection.pages(client, args, checkpoint.next_page):
+                shard: Shard, checkpoint: Checkpoint, file: Any, out: Path,
+                bar: PageProgress) -> None:
+    def fetch(index: int, size: int) -> Awaitable[Page[Any]]:
+        return collection.fetch(client, args, index, size)
+
+    async for page in shard.pages(fetch, first=collection.first_page,
+                                  start=checkpoint.next_page, size=args.page_size):
         lines = "".join(json.dumps(to_json(item), ensure_ascii=False) + "\n"
                         for item in page.items)
         data = lines.encode()
@@ -128,10 +190,11 @@ async def _walk(client: VendorClient, collection: Collection, args: argparse.Nam
         file.flush()
         checkpoint.items += len(page.items)
         checkpoint.size += len(data)
-        checkpoint.next_page = page.page_index + 1
-        checkpoint.total = page.total
+        checkpoint.next_page = page.page_index + shard.count
+        checkpoint.total = (None if page.total is None
+                            else shard.items(page.total, page.page_size))
         _save(_progress_path(out), checkpoint)
-        bar.update(checkpoint.items, page.total)
+        bar.update(checkpoint.items, checkpoint.total)
 
 
 def to_json(item: object) -> Any:

@@ -14,12 +14,18 @@ The file (``$XDG_CONFIG_HOME/vendorkit/config.toml``, by default
 
 Keys are the client constructor's argument names. Environment variables win over the
 file, field by field, so one variable can point a configured profile elsewhere.
+
+A file that other users can change, or read while it holds a secret (``client_secret``,
+``password``, ``api_key``), draws one warning per process (POSIX only); it is left as it
+is, being the user's own file to ``chmod 600``.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +37,11 @@ from ..vendors import CLIENTS
 __all__ = ["DEFAULT_PROFILE", "client_arguments", "config_path", "token_cache_path"]
 
 DEFAULT_PROFILE = "default"
+#: The constructor arguments that are secrets: a file holding one must be private.
+SECRET_FIELDS = frozenset({"client_secret", "password", "api_key"})
+
+logger = logging.getLogger("vendorkit")
+_warned: set[Path] = set()
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -119,10 +130,37 @@ def _profile_table(path: Path, vendor: str, profile: str, fields: set[str]) -> d
 def _read(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as file:
-            return tomllib.load(file)
+            document = tomllib.load(file)
+            _check_private(path, os.fstat(file.fileno()), document)
+            return document
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _check_private(path: Path, info: os.stat_result, document: dict[str, object]) -> None:
+    """Warn, once per process, when other users can read a file that holds a secret, or
+    change a file (its ``base_url`` decides where the credentials go)."""
+    mode = stat.S_IMODE(info.st_mode)
+    if os.name != "posix" or path in _warned:
+        return
+    if mode & 0o022:
+        risk = "others could change where your credentials are sent"
+    elif mode & 0o044 and _holds_secret(document):
+        risk = "it holds secrets"
+    else:
+        return
+    _warned.add(path)
+    logger.warning("vendorkit: %s is open to other users (mode %04o) and %s; run: chmod 600 %s",
+                   path, mode, risk, path)
+
+
+def _holds_secret(table: dict[str, object]) -> bool:
+    """Whether a table, or a table inside it, has a non-empty secret field."""
+    return any(
+        _holds_secret(value) if isinstance(value, dict) else bool(value) and key in SECRET_FIELDS
+        for key, value in table.items()
+    )

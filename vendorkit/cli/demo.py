@@ -5,6 +5,10 @@ enough to expire mid-run and faults injected while calls are in flight (429 with
 Retry-After, 503 bursts, a mass token revocation), so retries, refreshes and re-logins
 happen for real. The verdict reads logins, refreshes and logouts from the emulators'
 own counters: what the server saw, not what the client believes it did.
+
+``--quota RATE[/BURST]`` puts a per-credential quota on each emulator (its 429s are
+counted in the table); ``--variants`` serves each vendor with one of its emulator's
+variants, chosen at random from a printed ``--seed`` so that a run can be repeated.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -23,14 +28,13 @@ from .._constants import DEFAULT_MAX_CONNECTIONS
 from ..client import VendorClient
 from ..errors import VendorkitError
 from ..events import Event
-from ..sandbox import RunningSandbox, SandboxState, serve_all
+from ..sandbox import RunningSandbox, SandboxState, serve_all, variants_of
 from ..vendors import CLIENTS
 from .demo_report import Report, VendorResult, print_report
-from .output import console
-from .output import redact as _redact
+from .output import console, redact as _redact
 from .progress_live import LiveProgress
 
-__all__ = ["run_demo"]
+__all__ = ["choose_variants", "run_demo"]
 
 #: Reasons for a login that mean the server refused a token we held (see tokens.py).
 REJECTION_REASONS = frozenset({"rejected", "refresh refused"})
@@ -113,15 +117,30 @@ class VendorRun:
         return due
 
 
+def choose_variants(vendors: list[str], seed: int) -> dict[str, str]:
+    """One emulator variant per vendor, the same for the same seed."""
+    rng = random.Random(seed)
+    return {vendor: rng.choice(list(variants_of(vendor))) for vendor in vendors}
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     """Run the collection on fresh emulators, print the summary, return the exit status."""
     out = console()
     started = time.perf_counter()
     faults = "no faults" if args.no_faults else "injected faults"
+    quota = "" if args.quota is None else f", a quota of {args.quota} per credential"
     out.print(f"vendorkit demo: {len(args.vendors)} vendors x {args.calls:,} calls at "
               f"concurrency {args.concurrency} each (max_concurrency={QUEUE_AT} per client), "
-              f"tokens living {args.token_lifetime:g} s, {faults}", highlight=False)
-    async with serve_all(args.vendors, token_lifetime=args.token_lifetime) as sandboxes:
+              f"tokens living {args.token_lifetime:g} s, {faults}{quota}", highlight=False)
+    variants: dict[str, str] = {}
+    if args.variants:
+        seed = random.randrange(2**32) if args.seed is None else args.seed
+        variants = choose_variants(args.vendors, seed)
+        chosen = ", ".join(f"{vendor}={name}" for vendor, name in variants.items())
+        out.print(f"variants (seed {seed}; repeat with --variants --seed {seed}): {chosen}",
+                  highlight=False, markup=False)
+    async with serve_all(args.vendors, token_lifetime=args.token_lifetime, variants=variants,
+                         quota=args.quota) as sandboxes:
         runs = [_prepare(vendor, sandboxes[vendor], args) for vendor in args.vendors]
         if not args.no_faults:
             _print_plan(out, runs[0].plan)
@@ -209,9 +228,10 @@ def _result(run: VendorRun, token_lifetime: float) -> VendorResult:
     revocations = sum(1 for step in run.plan[: run.fired] if "revoked" in step.label)
     return VendorResult(
         vendor=run.vendor, calls=run.calls, ok=run.ok, failed=run.failed,
-        retries=run.client.stats.retries, logins=counters.logins,
+        retries=run.client.stats.retries, rate_limited=counters.rate_limited,
+        logins=counters.logins,
         refreshes=counters.refreshes, relogins_after_rejection=run.relogins_after_rejection,
-        logouts=counters.logouts if run.client.session.auth.can_logout else None,
+        logouts=counters.logouts if run.client.session.auth.supports_logout else None,
         logout_refused=run.logout_refused,
         latencies=sorted(run.latencies), seconds=run.finished - run.started,
         revocations=revocations, token_lifetime=token_lifetime,

@@ -19,12 +19,13 @@ __all__ = ["Report", "VendorResult", "login_bound", "print_report"]
 SLACK = 1
 
 #: The summary's columns (rows on a narrow terminal), headed to wrap into narrow columns.
-COLUMNS = ("vendor", "calls", "ok", "failed", "retries", "logins", "refreshes",
+COLUMNS = ("vendor", "calls", "ok", "failed", "retries", "429", "logins", "refreshes",
            "re-logins\nafter\nrejection", "logouts", "p50\nms", "p99\nms", "calls\n/s")
 
 FOOTNOTES = (
     "logins, refreshes, logouts: the emulators' own counters (what the server saw).",
     "retries: attempts the client repeated after a 429, 503 or dropped connection.",
+    "429: the emulators' 429 answers, from the quota (--quota) and the injected faults.",
     "re-logins after rejection (*): the client's logins because the server refused a token "
     "(401/403) or a refresh token; usually one per vendor for the mass revocation (none when "
     "a scheduled login was already under way).",
@@ -53,6 +54,7 @@ class VendorResult:
     ok: int
     failed: int
     retries: int
+    rate_limited: int  # 429s the emulator answered (its counter)
     logins: int
     refreshes: int
     relogins_after_rejection: int
@@ -104,7 +106,8 @@ class Report:
 def _row(result: VendorResult) -> list[str]:
     rate = result.calls / result.seconds if result.seconds > 0 else 0.0
     return [result.vendor, f"{result.calls:,}", f"{result.ok:,}", f"{result.failed:,}",
-            f"{result.retries:,}", str(result.logins), str(result.refreshes),
+            f"{result.retries:,}", f"{result.rate_limited:,}", str(result.logins),
+            str(result.refreshes),
             str(result.relogins_after_rejection), _logouts(result),
             f"{result.percentile(0.5):.0f}", f"{result.percentile(0.99):.0f}", f"{rate:,.0f}"]
 
@@ -114,7 +117,8 @@ def _total_row(report: Report) -> list[str]:
     calls = sum(r.calls for r in results)
     return ["all", f"{calls:,}", f"{sum(r.ok for r in results):,}",
             f"{sum(r.failed for r in results):,}", f"{sum(r.retries for r in results):,}",
-            str(sum(r.logins for r in results)), str(sum(r.refreshes for r in results)),
+            f"{sum(r.rate_limited for r in results):,}", str(sum(r.logins for r in results)),
+            str(sum(r.refreshes for r in results)),
             str(sum(r.relogins_after_rejection for r in results)),
             str(sum(r.logouts or 0 for r in results)), "", "",
             f"{calls / report.elapsed:,.0f}" if report.elapsed else ""]

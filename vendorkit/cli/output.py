@@ -1,7 +1,8 @@
 """What the CLI prints: JSON on stdout, one-line errors on stderr, secrets never.
 
 Every secret the CLI comes to hold (credentials, tokens) is remembered here and replaced
-by ``***`` in anything printed, as a second guard behind the library's own redaction.
+by ``***`` in anything printed, in every form a server may echo it in (the rule lives in
+``vendorkit.redaction``), as a second guard behind the library's own redaction.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shutil
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
+
+from .. import redaction
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,10 +32,8 @@ def remember_secrets(values: Iterable[str | None]) -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every remembered secret replaced by ``***`` (longest first)."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every remembered secret, as written or encoded, replaced by ``***``."""
+    return redaction.redact(text, _secrets)
 
 
 def console(file: TextIO | None = None) -> Console:

@@ -13,7 +13,8 @@ __all__ = ["LiveProgress"]
 
 
 class LiveProgress:
-    """Calls done per vendor, with its retries and the emulator's logins and refreshes."""
+    """Calls done per vendor, with its retries, the emulator's logins and refreshes, and
+    the 429s when the snapshot counts them (``rate_limited``)."""
 
     def __init__(self, out: Console, vendors: list[tuple[str, int]], started: float) -> None:
         self._out = out
@@ -61,5 +62,7 @@ class LiveProgress:
 
 def _status(figures: Mapping[str, int]) -> str:
     failed = f"  [red]{figures['failed']} failed[/]" if figures["failed"] else ""
+    throttled = figures.get("rate_limited", 0)
+    limited = f"  [yellow]{throttled} x 429[/]" if throttled else ""
     return (f"retries {figures['retries']:>3}  logins {figures['logins']:>2}  "
-            f"refreshes {figures['refreshes']:>2}{failed}")
+            f"refreshes {figures['refreshes']:>2}{limited}{failed}")

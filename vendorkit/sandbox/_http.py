@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 from aiohttp import web
 
+from ._quota import retry_after
 from ._state import (
     HTML_ERROR_BODY,
     JSON_ERROR_BODY,
@@ -24,6 +25,7 @@ from ._state import (
     Reply,
     SandboxState,
 )
+from ._variants import RefreshRefusal, Settings
 
 
 def seconds(value: float) -> int | float:
@@ -75,6 +77,34 @@ def refuse(state: SandboxState, answer: Reply) -> web.Response:
     """Answer a login or token request with an error; counts a failed login."""
     state.counters.failed_logins += 1
     return reply(*answer, **NO_STORE)
+
+
+def token_answer(settings: Settings, body: Mapping[str, object]) -> dict[str, object]:
+    """A login or refresh answer with the selected variants' odd optional fields."""
+    shaped: dict[str, object] = {}
+    for key, value in body.items():
+        folded = key.lower().replace("_", "")
+        if folded == "expiresin":
+            key, value = settings.lifetime_key or key, _lifetime(settings, value)
+        elif folded == "tokentype" and settings.token_type_null:
+            value = None
+        elif key == "scope" and settings.scope_list and isinstance(value, str):
+            value = value.split()
+        shaped[key] = value
+    return {"data": shaped} if settings.wrapped else shaped
+
+
+def _lifetime(settings: Settings, value: object) -> object:
+    if settings.lifetime == "suffixed":
+        return f"{value}s"
+    if settings.lifetime == "empty":
+        return ""
+    return True if settings.lifetime == "true" else value
+
+
+def token_reply(state: SandboxState, body: Mapping[str, object], /, **headers: str) -> web.Response:
+    """A successful login or refresh answer, shaped by the variants, never cached."""
+    return reply(200, token_answer(state.settings, body), **NO_STORE, **headers)
 
 
 @attrs.frozen
@@ -149,9 +179,19 @@ def _bind(route: Route, state: SandboxState, reject: Reject) -> WebHandler:
                 state.counters.rejected += 1
                 return reject(verdict)
             token = verdict
+            wait = state.throttle(token.subject) if route.target == "api" else 0.0
+            if wait > 0:
+                return _throttled(wait)
         return await route.handler(Call(request, state, token))
 
     return handle
+
+
+def _throttled(wait: float) -> web.Response:
+    """The quota's 429: Retry-After in whole seconds, rounded up."""
+    seconds_ = retry_after(wait)
+    body = {"error": "too_many_requests", "message": "Rate limit exceeded", "retry_after": seconds_}
+    return reply(429, body, **{"Retry-After": str(seconds_)})
 
 
 @web.middleware
@@ -168,9 +208,12 @@ async def _sandbox_middleware(request: web.Request, handler: WebHandler) -> web.
     target = request.app[TARGETS].get(key)
     fault = state.faults.take(target) if target else None
     if fault is None:
-        return await handler(request)
-    state.counters.faults += 1
-    return await _inject(fault, request, handler)
+        answer = await handler(request)
+    else:
+        state.counters.faults += 1
+        answer = await _inject(fault, request, handler)
+    state.counters.rate_limited += answer.status == 429
+    return answer
 
 
 async def _inject(fault: Fault, request: web.Request, handler: WebHandler) -> web.StreamResponse:
@@ -310,9 +353,9 @@ def oauth_token_endpoint(dialect: OAuthDialect) -> Handler:
 
     async def token(call: Call) -> web.StreamResponse:
         state, request = call.state, call.request
-        if request.content_type != dialect.content_type:
-            return refuse(state, dialect.unreadable)
-        form = await form_fields(request)
+        form = await _token_request(call, dialect)
+        if isinstance(form, web.Response):
+            return form
         grant_type = form.get("grant_type")
         if not grant_type:
             return refuse(state, dialect.unreadable)
@@ -338,11 +381,36 @@ def oauth_token_endpoint(dialect: OAuthDialect) -> Handler:
                 replay_ends_session=dialect.replay_ends_session,
             )
             if grant is None:
-                return refuse(state, dialect.dead_refresh)
+                return refuse(state, _refresh_refusal(state.settings.refresh_refusal, dialect))
         elif (form["username"], form["password"]) == (expected["username"], expected["password"]):
-            grant = state.login(form["username"], refresh=True)
+            grant = state.login(form["username"], refresh=state.settings.refresh_token)
         else:
             return refuse(state, dialect.bad_user)
-        return reply(200, dialect.token_fields(state, grant), **NO_STORE)
+        return token_reply(state, dialect.token_fields(state, grant))
 
     return token
+
+
+async def _token_request(call: Call, dialect: OAuthDialect) -> dict[str, str] | web.Response:
+    """The token request's fields, or the refusal of a body of the wrong type."""
+    state, request = call.state, call.request
+    if state.settings.token_request == "json":  # as Django REST framework refuses other types
+        if request.content_type != "application/json":
+            sent = request.headers.get("Content-Type", "")
+            return refuse(state, (415, {"detail": f'Unsupported media type "{sent}" in request.'}))
+        body = await json_object(request) or {}
+        return {name: value for name, value in body.items() if isinstance(value, str)}
+    if request.content_type != dialect.content_type:
+        return refuse(state, dialect.unreadable)
+    return await form_fields(request)
+
+
+#: Refusals of a dead refresh token other than the dialect's own ``invalid_grant``.
+REFRESH_REFUSALS: dict[RefreshRefusal, Reply] = {
+    "invalid_request": (400, {"error": "invalid_request"}),
+    "token_not_valid": (401, {"detail": "Token is invalid or expired", "code": "token_not_valid"}),
+}
+
+
+def _refresh_refusal(style: RefreshRefusal, dialect: OAuthDialect) -> Reply:
+    return REFRESH_REFUSALS.get(style, dialect.dead_refresh)

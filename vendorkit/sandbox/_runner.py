@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import functools
 import importlib
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
@@ -14,14 +15,18 @@ from types import TracebackType
 import attrs
 from aiohttp import web
 
+from ._quota import Quota
 from ._state import (
     REFRESH_LIFETIME,
     SHUTDOWN_TIMEOUT,
     VENDORS,
     SandboxState,
     T,
-    TokenStyle,
 )
+from ._variants import TokenStyle, Variant, merge_settings, variant_names
+
+#: Variants chosen per vendor: one name or several.
+Selection = Mapping[str, str | Iterable[str]]
 
 
 def _base_url_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
@@ -39,6 +44,10 @@ class Vendor:
     client_kwargs: Callable[[str, dict[str, str]], dict[str, str]] = _base_url_kwargs
     token_style: TokenStyle = "opaque"
     token_prefix: str = ""
+    #: The vendor's own settings where they differ from the defaults (see ``Settings``).
+    settings: Mapping[str, object] = attrs.field(factory=dict)
+    #: Every undocumented point of this vendor, answered each plausible way, by name.
+    variants: Mapping[str, Variant] = attrs.field(factory=dict)
 
 
 def vendor_spec(name: str) -> Vendor:
@@ -49,6 +58,29 @@ def vendor_spec(name: str) -> Vendor:
     if not isinstance(spec, Vendor):
         raise TypeError(f"{name}.VENDOR is not a Vendor")
     return spec
+
+
+def variants_of(vendor: str) -> Mapping[str, Variant]:
+    """The variants ``vendor``'s emulator declares, by name."""
+    return vendor_spec(vendor).variants
+
+
+def variant_pairs(vendors: Iterable[str] = VENDORS) -> list[tuple[str, str]]:
+    """Every (vendor, variant) the emulators declare, for a test matrix."""
+    return [(vendor, name) for vendor in vendors for name in variants_of(vendor)]
+
+
+def parse_variant(text: str) -> tuple[str, str]:
+    """``"VENDOR=NAME"`` as (vendor, name); ValueError naming what is wrong."""
+    vendor, sep, name = text.strip().partition("=")
+    vendor, name = vendor.strip().lower(), name.strip()
+    if not sep or not vendor or not name:
+        raise ValueError(f"expected VENDOR=VARIANT, e.g. cloudcx=capped-page, got {text!r}")
+    declared = variants_of(vendor)
+    if name not in declared:
+        known = ", ".join(sorted(declared)) or "none"
+        raise ValueError(f"unknown {vendor} variant {name!r}; {vendor} variants: {known}")
+    return vendor, name
 
 
 @attrs.frozen
@@ -72,25 +104,41 @@ async def serve(
     credentials: Mapping[str, str] | None = None,
     refresh_lifetime: float | None = None,
     clock_skew: float = 0.0,
+    variants: str | Iterable[str] | None = None,
+    quota: Quota | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[RunningSandbox]:
-    """Run one vendor's emulator on ``host:port`` (0: a free port); ``credentials`` override."""
+    """Run one vendor's emulator on ``host:port`` (0: a free port); ``credentials`` override.
+
+    ``variants`` names how it answers where the seeds are silent (``variants_of(vendor)``);
+    ``quota`` limits each credential's calls to the API routes (429 + Retry-After beyond);
+    ``ssl_context`` (a server context with its certificate loaded) serves it over https.
+    """
     spec = vendor_spec(vendor)
+    names = variant_names(variants)
+    settings = merge_settings(vendor, spec.settings, spec.variants, names)
     creds = {**spec.credentials, **(credentials or {})}
+    if token_lifetime is None:
+        token_lifetime = settings.token_lifetime or spec.token_lifetime
     state = SandboxState(
         vendor=vendor,
         credentials=creds,
-        token_lifetime=spec.token_lifetime if token_lifetime is None else token_lifetime,
+        token_lifetime=token_lifetime,
         refresh_lifetime=REFRESH_LIFETIME if refresh_lifetime is None else refresh_lifetime,
         clock_skew=clock_skew,
-        token_style=spec.token_style,
+        token_style=settings.token_style or spec.token_style,
         token_prefix=spec.token_prefix,
+        settings=settings,
+        variants=names,
     )
+    state.quota = quota
     runner = web.AppRunner(spec.make_app(state), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
         bound_port = runner.addresses[0][1]
-        base_url = f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
+        scheme = "http" if ssl_context is None else "https"
+        base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound_port}"
         kwargs = spec.client_kwargs(base_url, dict(creds))
         yield RunningSandbox(vendor, base_url, state, dict(creds), kwargs)
     finally:
@@ -107,8 +155,15 @@ async def serve_all(
     credentials: Mapping[str, Mapping[str, str]] | None = None,
     refresh_lifetime: float | None = None,
     clock_skew: float = 0.0,
+    variants: Selection | None = None,
+    quota: Quota | None = None,
 ) -> AsyncIterator[dict[str, RunningSandbox]]:
-    """Run several emulators, each on its own free port (or ``port``, ``port + 1``, ...)."""
+    """Run several emulators, each on its own free port (or ``port``, ``port + 1``, ...);
+    ``variants`` by vendor, e.g. ``{"cloudcx": "capped-page"}``; ``quota`` for each."""
+    vendors = tuple(vendors)
+    stray = sorted(set(variants or {}) - set(vendors))
+    if stray:
+        raise ValueError(f"variants given for {', '.join(stray)}, which is not served")
     async with contextlib.AsyncExitStack() as stack:
         running: dict[str, RunningSandbox] = {}
         for offset, vendor in enumerate(vendors):
@@ -121,6 +176,8 @@ async def serve_all(
                     credentials=(credentials or {}).get(vendor),
                     refresh_lifetime=refresh_lifetime,
                     clock_skew=clock_skew,
+                    variants=(variants or {}).get(vendor),
+                    quota=quota,
                 )
             )
         yield running
@@ -139,6 +196,8 @@ class SandboxThread:
         credentials: Mapping[str, Mapping[str, str]] | None = None,
         refresh_lifetime: float | None = None,
         clock_skew: float = 0.0,
+        variants: Selection | None = None,
+        quota: Quota | None = None,
     ) -> None:
         self._serve = functools.partial(
             serve_all,
@@ -149,6 +208,8 @@ class SandboxThread:
             credentials=credentials,
             refresh_lifetime=refresh_lifetime,
             clock_skew=clock_skew,
+            variants=variants,
+            quota=quota,
         )
         self.sandboxes: dict[str, RunningSandbox] = {}
         self._started: concurrent.futures.Future[dict[str, RunningSandbox]] = (

@@ -16,6 +16,9 @@ from typing import Literal, TypeVar, cast
 
 import attrs
 
+from ._quota import Limiter, Quota
+from ._variants import Settings, TokenStyle
+
 VENDORS = ("cloud4wi", "wokelo", "cloudcx", "cambyopro", "wogeez")
 REFRESH_LIFETIME = 1800.0  # Keycloak's SSO idle timeout, used for every vendor's refresh tokens
 SHUTDOWN_TIMEOUT = 1.0  # a slow-fault request left in flight must not hold a test up for 60 s
@@ -25,7 +28,6 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 Target = Literal["api", "auth", "all"]
 Refusal = Literal["missing", "unknown", "revoked", "expired"]
-TokenStyle = Literal["opaque", "jwt"]
 Reply = tuple[int, dict[str, object]]
 T = TypeVar("T")
 
@@ -45,6 +47,8 @@ class Counters:
     rejected: int = 0
     failed_logins: int = 0
     faults: int = 0
+    #: Every 429 answered: the quota's and injected ones.
+    rate_limited: int = 0
     requests: collections.Counter[str] = attrs.Factory(collections.Counter)
 
     def snapshot(self) -> dict[str, object]:
@@ -181,12 +185,28 @@ class SandboxState:
     faults: Faults = attrs.Factory(Faults)
     token_style: TokenStyle = "opaque"
     token_prefix: str = ""
+    settings: Settings = attrs.Factory(Settings)
+    variants: tuple[str, ...] = ()
+    _limiter: Limiter | None = attrs.field(default=None, init=False, repr=False)
     _tokens: dict[str, Issued] = attrs.field(factory=dict, init=False, repr=False)
     _sessions: dict[str, list[Issued]] = attrs.field(factory=dict, init=False, repr=False)
     _jwt_key: bytes = attrs.field(factory=lambda: secrets.token_bytes(32), init=False, repr=False)
 
     def now(self) -> float:
         return time.time() + self.clock_skew
+
+    @property
+    def quota(self) -> Quota | None:
+        """The per-credential quota of protected API routes; None (the default): no quota."""
+        return None if self._limiter is None else self._limiter.quota
+
+    @quota.setter
+    def quota(self, quota: Quota | None) -> None:
+        self._limiter = None if quota is None else Limiter(quota)
+
+    def throttle(self, credential: str) -> float:
+        """0.0 if ``credential`` may call now (a permit is taken), else seconds to wait."""
+        return 0.0 if self._limiter is None else self._limiter.wait(credential)
 
     def login(self, subject: str, *, refresh: bool = False) -> Grant:
         """Open a session for ``subject``; counts a login."""

@@ -2,6 +2,7 @@
 
 CambyoPro documents no API beyond login, so ``GET /api/v1/account`` is SANDBOX-ONLY: one
 protected endpoint for exercising authentication. It does not exist on the real service.
+Variants send the login answer's optional fields in odd forms.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from vendorkit.sandbox._core import (
     Call,
     Refusal,
     SandboxState,
+    Variant,
     Vendor,
     api,
     auth,
@@ -20,6 +22,12 @@ from vendorkit.sandbox._core import (
     refuse,
     reply,
     seconds,
+    token_reply,
+    token_variants,
+)
+
+VARIANTS: dict[str, Variant] = token_variants(
+    renamed=("expires-in-snake", "expires_in"), scope=False
 )
 
 
@@ -47,8 +55,8 @@ async def login(call: Call) -> web.StreamResponse:
     ):
         return refuse(state, (401, {"success": False, "message": "Invalid credentials."}))
     grant = state.login(client_id)
-    return reply(
-        200,
+    return token_reply(
+        state,
         {
             "success": True,
             "accessToken": grant.access.value,
@@ -88,4 +96,5 @@ VENDOR = Vendor(
     token_lifetime=86400,
     make_app=make_app,
     token_prefix="atk_",
+    variants=VARIANTS,
 )

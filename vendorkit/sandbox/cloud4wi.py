@@ -1,6 +1,8 @@
 """Cloud4Wi emulator: JSON login for an HS256 JWT, logout, organizations of a customer.
 
-Unlike the others, Cloud4Wi answers 403 (not 401) once a token has expired.
+Unlike the others, Cloud4Wi answers 403 (not 401) once a token has expired. As the seed
+shows, the token comes in the JSON body only. The seed shows no organizations answer:
+by default a JSON list; the variants answer other plausible ways.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from vendorkit.sandbox._core import (
     Call,
     Refusal,
     SandboxState,
+    Variant,
     Vendor,
     api,
     auth,
@@ -23,6 +26,8 @@ from vendorkit.sandbox._core import (
     json_object,
     refuse,
     reply,
+    token_reply,
+    token_variants,
 )
 
 LOGIN_FIELDS = ("clientKey", "clientSecret")
@@ -30,6 +35,30 @@ SORT_KEYS = ("created_absolute", "name")
 TAGS = ("retail", "hospitality", "stadium", "airport", "pilot", "emea", "us", "franchise")
 BRANDS = ("Aurora", "Bellavista", "Cortina", "Dolomiti", "Etna", "Fiorano", "Garda", "Ischia")
 KINDS = ("Cafes", "Hotels", "Outlets", "Malls", "Arenas", "Markets", "Lounges")
+#: The customer id the "forbidden-cid" variant refuses this key (a lasting 403).
+FORBIDDEN_CID = "cid-forbidden"
+
+VARIANTS: dict[str, Variant] = {
+    "token-in-header": Variant(
+        "the token in an Authorization response header as well as the body",
+        {"token_in_header": True},
+    ),
+    "single-object": Variant(
+        "organizations answered as one JSON object (the first), not a list",
+        {"organizations": "object"},
+    ),
+    "envelope": Variant(
+        'organizations inside {"code": 0, "data": {"records": [...]}}',
+        {"organizations": "envelope"},
+    ),
+    "null-data": Variant('organizations answered {"data": null}', {"organizations": "null"}),
+    "forbidden-cid": Variant(
+        f"customer {FORBIDDEN_CID!r} is answered 403 with a valid token, lastingly",
+        {"forbidden_cid": FORBIDDEN_CID},
+    ),
+    # The seed's answer has no optional field to be odd; it may still come wrapped.
+    "data-wrapped": token_variants(renamed=None, scope=False)["data-wrapped"],
+}
 
 
 async def login(call: Call) -> web.StreamResponse:
@@ -50,7 +79,9 @@ async def login(call: Call) -> web.StreamResponse:
     if (body["clientKey"], body["clientSecret"]) != expected:
         return refuse(state, (401, {"error": "Invalid clientKey or clientSecret"}))
     token = state.login(expected[0]).access.value
-    return reply(200, {"token": token}, Authorization=f"Bearer {token}")
+    if state.settings.token_in_header:
+        return token_reply(state, {"token": token}, Authorization=f"Bearer {token}")
+    return token_reply(state, {"token": token})
 
 
 async def logout(call: Call) -> web.StreamResponse:
@@ -71,10 +102,20 @@ async def organizations(call: Call) -> web.StreamResponse:
         return reply(400, {"error": "Invalid sortReverse: must be true or false"})
     if cid == "missing":
         return reply(404, {"error": "Customer not found"})
+    settings = call.state.settings
+    if cid == settings.forbidden_cid:
+        return reply(403, {"error": "Forbidden: no access to this customer"})
     orgs = sorted(
         seed_organizations(cid), key=lambda org: org.sort_key(sort_by), reverse=reverse == "true"
     )
-    return web.json_response([org.to_json() for org in orgs])
+    rows = [org.to_json() for org in orgs]
+    if settings.organizations == "object":
+        return web.json_response(rows[0])
+    if settings.organizations == "envelope":
+        return web.json_response({"code": 0, "data": {"records": rows}})
+    if settings.organizations == "null":
+        return web.json_response({"data": None})
+    return web.json_response(rows)
 
 
 @attrs.frozen
@@ -159,4 +200,5 @@ VENDOR = Vendor(
     token_lifetime=86400,
     make_app=make_app,
     token_style="jwt",
+    variants=VARIANTS,
 )

@@ -1,6 +1,9 @@
 """CloudCX emulator: Spring Authorization Server password/refresh grants, an API key, users.
 
 The API key in ``credentials["api_key"]`` is accepted as a bearer token and never expires.
+The token answer is the seed's example: access_token, token_type, expires_in, no refresh
+token (the "refresh-token" variant adds one). Variants cap the page size and wrap pages
+in other envelopes.
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from vendorkit.sandbox._core import (
     Call,
     Grant,
     OAuthDialect,
+    PageRequest,
     Refusal,
     SandboxState,
+    Variant,
     Vendor,
     api,
     auth,
     build_app,
     oauth_token_endpoint,
+    page_body,
+    refresh_variants,
     reply,
     seconds,
+    token_variants,
 )
 
 USER_COUNT = 2500
@@ -75,14 +83,42 @@ LAST = (
 
 
 def _token_fields(state: SandboxState, grant: Grant) -> dict[str, object]:
-    assert grant.refresh is not None
-    return {
+    """The seed's answer; with a refresh token (a variant), a scope as well."""
+    fields: dict[str, object] = {
         "access_token": grant.access.value,
         "token_type": "Bearer",
         "expires_in": seconds(state.token_lifetime),
-        "refresh_token": grant.refresh.value,
-        "scope": "openapi",
     }
+    if grant.refresh is not None:
+        fields["refresh_token"] = grant.refresh.value
+    if grant.refresh is not None or state.settings.scope_list:
+        fields["scope"] = "openapi"
+    return fields
+
+
+REFRESH = {"refresh_token": True}
+VARIANTS: dict[str, Variant] = {
+    "refresh-token": Variant(
+        "logins also return a refresh token and a scope; a dead refresh token is refused "
+        "400 invalid_grant",
+        REFRESH,
+    ),
+    **refresh_variants(REFRESH),
+    "capped-page": Variant(
+        "at most 50 users a page whatever pageSize asks; the envelope says pageSize: 50",
+        {"page_cap": 50},
+    ),
+    "records-envelope": Variant(
+        'pages as {"code": 0, "data": {"records": [...], "total": N, "size", "current"}}',
+        {"page_style": "records"},
+    ),
+    "spring-envelope": Variant(
+        'Spring pages: {"content": [...], "totalElements", "totalPages", "last", "size", "number"}',
+        {"page_style": "spring"},
+    ),
+    "bare-list": Variant("pages as a bare JSON list, no total", {"page_style": "bare"}),
+    **token_variants(renamed=("expires-in-camel", "expiresIn"), scope=True),
+}
 
 
 DIALECT = OAuthDialect(
@@ -140,7 +176,8 @@ async def user_page(call: Call) -> web.StreamResponse:
     )
     if page_index is None:
         return reply(400, {"code": 400, "msg": "pageIndex must be a positive integer"})
-    if page_size is None or page_size > MAX_PAGE_SIZE:
+    capped = call.state.settings.page_cap is not None  # a capped server serves less, silently
+    if page_size is None or (page_size > MAX_PAGE_SIZE and not capped):
         return reply(400, {"code": 400, "msg": f"pageSize must be between 1 and {MAX_PAGE_SIZE}"})
     keywords = query.get("keywords", "").strip().lower()
     matching = [
@@ -149,19 +186,8 @@ async def user_page(call: Call) -> web.StreamResponse:
         if not keywords
         or any(keywords in str(u[field]).lower() for field in ("userName", "displayName", "email"))
     ]
-    start = (page_index - 1) * page_size
-    return web.json_response(
-        {
-            "code": 0,
-            "msg": "success",
-            "data": {
-                "total": len(matching),
-                "pageIndex": page_index,
-                "pageSize": page_size,
-                "list": matching[start : start + page_size],
-            },
-        }
-    )
+    asked = PageRequest(page_index, page_size, first_index=1)
+    return web.json_response(page_body(call.state.settings, "cloudcx", matching, asked))
 
 
 def _positive(text: str) -> int | None:
@@ -202,4 +228,6 @@ VENDOR = Vendor(
     make_app=make_app,
     client_kwargs=client_kwargs,
     token_style="jwt",
+    settings={"refresh_token": False},
+    variants=VARIANTS,
 )

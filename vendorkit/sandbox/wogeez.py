@@ -2,7 +2,10 @@
 
 The public client ``wogeez-api`` has no secret. Refresh tokens rotate and a replayed one is
 refused and ends its session, as with Keycloak's "Revoke Refresh Token". The API is served
-from the root of the same server, so ``api_base_url`` is the base URL itself.
+from the root of the same server, so ``api_base_url`` is the base URL itself. As the seed
+shows, access tokens are JWTs living 3600 s. Variants: opaque 300 s tokens (the sandbox's
+old default), other refusals of a dead refresh token, capped pages, other page envelopes,
+odd token answers.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from vendorkit.sandbox._core import (
     Call,
     Grant,
     OAuthDialect,
+    PageRequest,
     Refusal,
     Reply,
     SandboxState,
+    Variant,
     Vendor,
     api,
     auth,
@@ -29,8 +34,11 @@ from vendorkit.sandbox._core import (
     build_app,
     form_fields,
     oauth_token_endpoint,
+    page_body,
+    refresh_variants,
     reply,
     seconds,
+    token_variants,
 )
 
 REALM = "/realms/wogeez"
@@ -106,6 +114,28 @@ DIALECT = OAuthDialect(
 )
 
 
+VARIANTS: dict[str, Variant] = {
+    "opaque-300s": Variant(
+        "opaque access tokens living 300 s (Keycloak's default lifespan)",
+        {"token_style": "opaque", "token_lifetime": 300},
+    ),
+    **refresh_variants(),
+    "capped-page": Variant(
+        "at most 50 companies a page whatever size asks; the page says size: 50",
+        {"page_cap": 50},
+    ),
+    "list-envelope": Variant(
+        'pages as {"data": {"list": [...], "total": N, "pageSize": S}}', {"page_style": "list"}
+    ),
+    "records-envelope": Variant(
+        'pages as {"code": 0, "data": {"records": [...], "total": N, "size", "current"}}',
+        {"page_style": "records"},
+    ),
+    "bare-list": Variant("pages as a bare JSON list, no total", {"page_style": "bare"}),
+    **token_variants(renamed=("expires-in-camel", "expiresIn"), scope=True),
+}
+
+
 async def discovery(call: Call) -> web.StreamResponse:
     """GET /realms/wogeez/.well-known/openid-configuration, URLs built from the request's host."""
     base = f"{call.request.scheme}://{call.request.host}"
@@ -136,7 +166,7 @@ async def discovery(call: Call) -> web.StreamResponse:
 
 
 async def certs(call: Call) -> web.StreamResponse:
-    """GET .../certs: no keys; sandbox access tokens are opaque and checked by the server."""
+    """GET .../certs: no keys; the sandbox's HS256 tokens are checked by the server alone."""
     return web.json_response({"keys": []})
 
 
@@ -262,21 +292,8 @@ def _page(call: Call, rows: Sequence[dict[str, object]]) -> web.Response:
     page = max(_int(query.get("page"), 0), 0)
     size = min(_int(query.get("size"), DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
     size = size if size > 0 else DEFAULT_PAGE_SIZE
-    content = list(rows[page * size : (page + 1) * size])
-    total_pages = -(-len(rows) // size)
-    return web.json_response(
-        {
-            "content": content,
-            "totalElements": len(rows),
-            "totalPages": total_pages,
-            "number": page,
-            "size": size,
-            "numberOfElements": len(content),
-            "first": page == 0,
-            "last": page >= total_pages - 1,
-            "empty": not content,
-        }
-    )
+    asked = PageRequest(page, size, first_index=0)
+    return web.json_response(page_body(call.state.settings, "spring", rows, asked))
 
 
 def _int(text: str | None, default: int) -> int:
@@ -324,7 +341,9 @@ VENDOR = Vendor(
         "password": "YW-hRkcF1gzBviYkX5oH",
         "client_id": "wogeez-api",
     },
-    token_lifetime=300,
+    token_lifetime=3600,
     make_app=make_app,
     client_kwargs=client_kwargs,
+    token_style="jwt",
+    variants=VARIANTS,
 )

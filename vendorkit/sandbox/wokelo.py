@@ -2,7 +2,8 @@
 
 The docs say the token endpoint takes form-data; a JSON or urlencoded body is refused the way
 DOT refuses a body it cannot read grant_type from. Refreshing rotates the refresh token and,
-as in DOT, revokes the access token it replaces.
+as in DOT, revokes the access token it replaces. The seed's curl sends JSON where its prose
+says form-data: the "json-login" variant is a server that takes only the curl's JSON.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from vendorkit.sandbox._core import (
     OAuthDialect,
     Refusal,
     SandboxState,
+    Variant,
     Vendor,
     api,
     auth,
     build_app,
     json_object,
     oauth_token_endpoint,
+    refresh_variants,
     reply,
     seconds,
+    token_variants,
 )
 
 SEARCH_BY = ("name", "domain", "permalink")
@@ -109,6 +113,16 @@ DIALECT = OAuthDialect(
     token_fields=_token_fields,
     rotation_revokes_access=True,
 )
+
+
+VARIANTS: dict[str, Variant] = {
+    "json-login": Variant(
+        "the token endpoint takes only the JSON of the seed's curl; multipart is answered 415",
+        {"token_request": "json"},
+    ),
+    **refresh_variants(),
+    **token_variants(renamed=("expires-in-camel", "expiresIn"), scope=True),
+}
 
 
 @attrs.frozen
@@ -333,4 +347,5 @@ VENDOR = Vendor(
     },
     token_lifetime=2628288,
     make_app=make_app,
+    variants=VARIANTS,
 )

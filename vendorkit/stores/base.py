@@ -7,9 +7,8 @@ import json
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-import cattrs
-
 from ..errors import ResponseParseError
+from ..models import converter  # one cattrs configuration for the whole package
 from ..token import Token
 
 __all__ = ["Cipher", "TokenStore", "dump_token", "load_token", "store_key"]
@@ -55,12 +54,9 @@ def store_key(vendor: str, base_url: str, identity: str, namespace: str = "vendo
     return f"{namespace}:token:{vendor}:{digest}"
 
 
-_converter = cattrs.Converter()
-
-
 def dump_token(token: Token, cipher: Cipher | None = None) -> bytes:
     """Serialise a token for a store (JSON, then the cipher if one is given)."""
-    data = json.dumps(_converter.unstructure(token), separators=(",", ":")).encode()
+    data = json.dumps(converter.unstructure(token), separators=(",", ":")).encode()
     return cipher.encrypt(data) if cipher is not None else data
 
 
@@ -68,7 +64,7 @@ def load_token(data: bytes, cipher: Cipher | None = None) -> Token:
     """The inverse of :func:`dump_token`; a :class:`ResponseParseError` if it is not a token."""
     try:
         raw = cipher.decrypt(data) if cipher is not None else data
-        return _converter.structure(json.loads(raw), Token)
+        return converter.structure(json.loads(raw), Token)
     except Exception as exc:  # a corrupt entry must read as "no token", never crash a caller
         raise ResponseParseError(
             f"stored token could not be read ({type(exc).__name__})"

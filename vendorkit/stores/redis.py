@@ -17,6 +17,10 @@ What a fleet sharing one store gets, and which call does what:
 - If Redis is unreachable, the store logs one warning and serves from this process's
   memory, with an in-process single flight, trying Redis again every ``retry_pause``
   seconds; with ``strict=True`` it raises :class:`~vendorkit.errors.TokenStoreError`.
+  Redis refusing for a while (READONLY in a failover, OOM, BUSY) counts as unreachable;
+  any other refusal (a script error, a key of another type, an ACL) raises
+  ``TokenStoreError`` at once: that is a bug or a misconfiguration, not an outage.
+- Keys expire with their token, a TTL clamped to ten years whatever the token claims.
 
 Tokens are secrets at rest. Keys hold a hash of the credential's identity, never a
 secret; the value is the serialised token, encrypted if a ``cipher`` is given, beside a
@@ -49,15 +53,23 @@ from .._constants import (
     STORE_WAIT_TIMEOUT,
 )
 from ..errors import ConfigurationError, ResponseParseError, TokenStoreError
-from ..token import Token
+from ..token import MAX_LIFETIME, Token
 from .base import Cipher, dump_token, load_token
 from .memory import MemoryTokenStore
+from .quota import RedisQuota
 
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import (
+        ClusterDownError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        RedisError,
+        ResponseError,
+        TryAgainError,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "RedisTokenStore needs redis-py: pip install 'vendorkit[redis]'"
@@ -69,11 +81,16 @@ logger = logging.getLogger("vendorkit")
 
 T = TypeVar("T")
 
-# Replace the token and its fingerprint in one step; TTL in ms, 0 for none.
+# Replace the token and its fingerprint in one step; TTL in ms, 0 for none. A TTL Redis
+# refuses removes the token too: a script stops at an error but keeps what it wrote, and a
+# token left without its TTL would outlive its expiry.
 _SET = """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'token', ARGV[1], 'fp', ARGV[2])
-if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if tonumber(ARGV[3]) > 0 then
+  local set = redis.pcall('PEXPIRE', KEYS[1], ARGV[3])
+  if type(set) == 'table' and set.err then redis.call('DEL', KEYS[1]); return set end
+end
 return 1
 """
 # Delete the token only while its fingerprint is ARGV[1].
@@ -101,10 +118,14 @@ def fingerprint(token: Token) -> str:
     return hashlib.sha256(token.access_token.encode()).hexdigest()
 
 
+#: The longest TTL given to Redis, whatever a token claims (NaN, inf, 1e17 s included).
+MAX_TTL_MS = int(MAX_LIFETIME * 1000)
+
+
 def ttl_ms(token: Token, now: float) -> int | None:
     """How long Redis keeps ``token``: its remaining lifetime, or the refresh token's if
     that is later (so a process starting after expiry refreshes instead of logging in);
-    None (no TTL) when nothing about it expires."""
+    None (no TTL) when nothing about it expires. Clamped to 1 ms .. ``MAX_TTL_MS``."""
     if token.expires_at is None:
         return None
     until = token.expires_at
@@ -112,7 +133,18 @@ def ttl_ms(token: Token, now: float) -> int | None:
         if token.refresh_expires_at is None:
             return None  # a refresh token of unknown lifetime: kept until replaced
         until = max(until, token.refresh_expires_at)
-    return max(1, math.ceil((until - now) * 1000))
+    remaining = (until - now) * 1000
+    if math.isnan(remaining) or remaining >= MAX_TTL_MS:
+        return MAX_TTL_MS
+    return math.ceil(remaining) if remaining > 1 else 1
+
+
+def _passing(exc: ResponseError) -> bool:
+    """Whether Redis refused for a while (a failover, a full memory, a busy script): an
+    outage for the fallback. Any other refusal (a script error, a key of the wrong type,
+    an ACL) is a bug or a misconfiguration that the fallback would only hide."""
+    transient = (ReadOnlyError, OutOfMemoryError, TryAgainError, ClusterDownError)
+    return isinstance(exc, transient) or str(exc).startswith(("BUSY", "MISCONF"))
 
 
 def _text(value: bytes | str | None) -> str:
@@ -339,6 +371,11 @@ class RedisTokenStore:
             result = await command(self._connect())
         except RedisError as exc:
             reason = f"{type(exc).__name__}: {exc}".replace(self._url, self.url)
+            if isinstance(exc, ResponseError) and not _passing(exc):
+                raise TokenStoreError(
+                    f"token store {self.url} refused a command ({reason}): a bug in vendorkit "
+                    "or a misconfigured Redis (ACLs, a key of another type), not an outage"
+                ) from None
             if self._strict:
                 raise TokenStoreError(
                     f"token store {self.url} failed ({reason}); strict=True, so no fallback"
@@ -362,4 +399,18 @@ class RedisTokenStore:
             return load_token(data.encode() if isinstance(data, str) else data, self._cipher)
         except ResponseParseError as exc:
             logger.warning("vendorkit: ignoring the token stored in %s: %s", self.url, exc)
+            return None
+
+    def rate_limit_state(self, key: str) -> RedisQuota:
+        """Where :mod:`vendorkit.ratelimit` keeps ``key``'s limit: a hash beside the token
+        (``<key>:ratelimit``), so that the limit holds for the whole fleet."""
+        return RedisQuota(self, self.redis_key(key) + ":ratelimit")
+
+    async def run_script(self, script: str, keys: list[str], args: list[str | int]) -> object:
+        """Run the Lua ``script`` on this store's Redis (EVALSHA, loaded on first use): None
+        while Redis is unreachable, :class:`TokenStoreError` then if ``strict=True``."""
+        try:
+            return await self._run(
+                lambda c: c.client.register_script(script)(keys=keys, args=args))
+        except _Unavailable:
             return None

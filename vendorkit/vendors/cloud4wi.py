@@ -8,13 +8,12 @@ Login: ``POST /v1/sts/login/services`` with JSON ``{"clientKey", "clientSecret"}
 from __future__ import annotations
 
 from typing import Any, Unpack
-from urllib.parse import quote
 
 import attrs
 
 from ..auth import JSONLogin, require
 from ..client import SessionOptions, VendorClient
-from ..models import extra_field, model, structure_list
+from ..models import ItemList, extra_field, model, structure_list
 
 __all__ = ["Cloud4WiClient", "Organization"]
 
@@ -68,11 +67,16 @@ class Cloud4WiClient(VendorClient):
 
     async def get_organizations(
         self, cid: str, *, sort_by: str = "created_absolute", sort_reverse: bool = False
-    ) -> list[Organization]:
-        """``GET /v2/customers/organizations/{cid}``: the customer's organizations."""
+    ) -> ItemList[Organization]:
+        """``GET /v2/customers/organizations/{cid}``: the customer's organizations.
+
+        The answer may be a list, one object or an envelope; an organization that cannot
+        be read at all is logged and kept, raw, in the result's ``skipped``."""
         response = await self.request(
             "GET",
-            f"/v2/customers/organizations/{quote(require('cid', cid), safe='')}",
+            "/v2/customers/organizations/{cid}",
+            path_params={"cid": require("cid", cid)},
             params={"sortBy": sort_by, "sortReverse": "true" if sort_reverse else "false"},
         )
-        return structure_list(response.json(), Organization, what="organizations")
+        return structure_list(response.json(), Organization, what="organizations",
+                              response=response)

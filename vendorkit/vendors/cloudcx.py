@@ -104,17 +104,21 @@ class CloudCXClient(VendorClient):
         if keywords:
             params["keywords"] = keywords
         response = await self.request("GET", USER_PAGE_PATH, params=params)
-        return parse_page(
-            response.json(), User, page_index=page_index, page_size=page_size, first_index=1
-        )
+        return parse_page(response.json(), User, page_index=page_index, page_size=page_size,
+                          first_index=1, what="CloudCX user page", response=response)
 
     def iter_users(self, *, keywords: str | None = None, page_size: int = 100) -> Paginator[User]:
-        """Every user, across all pages: ``async for user in client.iter_users()``."""
+        """Every user, across all pages: ``async for user in client.iter_users()``.
+
+        ``page_size`` is asked for; a server that serves fewer per page still yields
+        every user once (see :mod:`vendorkit.pagination`)."""
         return Paginator(
-            lambda index: self.get_user_page(
-                page_index=index, page_size=page_size, keywords=keywords
+            lambda index, size: self.get_user_page(
+                page_index=index, page_size=size, keywords=keywords
             ),
             first_index=1,
+            page_size=page_size,
+            what="CloudCX users",
         )
 
     def iter_user_pages(

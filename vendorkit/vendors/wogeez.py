@@ -16,7 +16,7 @@ from ..auth import OIDCPasswordGrant, require
 from ..client import SessionOptions, VendorClient
 from ..models import extra_field, key, model, structure
 from ..pagination import Page, Paginator, parse_page
-from ..session import check_base_url
+from ..urls import check_base_url
 
 __all__ = [
     "Company",
@@ -38,6 +38,7 @@ class FilterParameter:
     name: str | None = None
     value: str | None = None
     count: int | None = None
+    extra: dict[str, Any] = extra_field()
 
 
 @model
@@ -45,6 +46,7 @@ class FilterParameter:
 class FilterDefinition:
     type: str | None = None
     parameters: list[FilterParameter] = attrs.field(factory=list)
+    extra: dict[str, Any] = extra_field()
 
 
 @model
@@ -53,12 +55,14 @@ class SearchFilter:
     field: str
     definition: FilterDefinition = attrs.field(factory=FilterDefinition)
     scope: str | None = None
+    extra: dict[str, Any] = extra_field()
 
 
 @model
 @attrs.frozen
 class SearchFilters:
     items: list[SearchFilter]
+    extra: dict[str, Any] = extra_field()
 
 
 @model
@@ -103,6 +107,7 @@ class WogeezClient(VendorClient):
             ),
             username=require("username", username),
             password=require("password", password),
+            allow_insecure_http=insecure,
         )
         api_base_url = check_base_url("api_base_url", api_base_url, allow_insecure_http=insecure)
         super().__init__(api_base_url, auth, **options)
@@ -110,7 +115,8 @@ class WogeezClient(VendorClient):
     async def get_search_filters(self) -> SearchFilters:
         """``GET /resources/search/filters``: each filterable field and its values."""
         response = await self.request("GET", "/resources/search/filters")
-        return structure(response.json(), SearchFilters, what="search filters")
+        return structure(response.json(), SearchFilters, what="search filters",
+                         response=response)
 
     async def search_resources(
         self, *, page: int = 0, size: int = 20, **filters: str
@@ -118,16 +124,19 @@ class WogeezClient(VendorClient):
         """``GET /resources/search?field=value&...``: one page of matches (``page`` from 0)."""
         params: dict[str, str | int | float] = {**filters, "page": page, "size": size}
         response = await self.request("GET", "/resources/search", params=params)
-        return parse_page(response.json(), Resource, page_index=page, page_size=size, first_index=0)
+        return parse_page(response.json(), Resource, page_index=page, page_size=size,
+                          first_index=0, what="Wogeez search page", response=response)
 
     async def list_companies(self, *, page: int = 0, size: int = 20) -> Page[Company]:
         """``GET /companies``: one page of companies (``page`` from 0)."""
         response = await self.request("GET", "/companies", params={"page": page, "size": size})
-        return parse_page(response.json(), Company, page_index=page, page_size=size, first_index=0)
+        return parse_page(response.json(), Company, page_index=page, page_size=size,
+                          first_index=0, what="Wogeez company page", response=response)
 
     def iter_companies(self, *, size: int = 100) -> Paginator[Company]:
         """Every company, across all pages."""
-        return Paginator(lambda index: self.list_companies(page=index, size=size), first_index=0)
+        return Paginator(lambda index, page_size: self.list_companies(page=index, size=page_size),
+                         first_index=0, page_size=size, what="Wogeez companies")
 
     def iter_company_pages(
         self, *, size: int = 100, start: int = 0

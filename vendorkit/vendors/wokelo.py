@@ -21,7 +21,6 @@ from ..models import extra_field, model, structure
 __all__ = [
     "Company",
     "CompanySearch",
-    "EnrichmentRequest",
     "RequestResult",
     "RequestStatus",
     "WokeloClient",
@@ -73,9 +72,6 @@ class RequestStatus:
         return self.status.upper() in FINAL_STATUSES
 
 
-EnrichmentRequest = RequestStatus
-
-
 @model
 @attrs.frozen
 class RequestResult:
@@ -106,7 +102,10 @@ class WokeloClient(VendorClient):
             client_secret=require("client_secret", client_secret),
             username=require("username", username),
             password=require("password", password),
-            encoding="multipart",  # the docs: "Submit the following parameters as form-data"
+            # The docs' prose says "Submit the following parameters as form-data"; their
+            # curl example sends JSON. Multipart first; JSON if the server refuses it.
+            encoding="multipart",
+            fallback_encoding="json",
         )
         super().__init__(base_url, auth, **options)
 
@@ -124,28 +123,34 @@ class WokeloClient(VendorClient):
             "/api/enterprise/company/search",
             params={"query": query, "search_by": search_by, "company_type": company_type},
         )
-        return structure(response.json(), CompanySearch, what="company search")
+        return structure(response.json(), CompanySearch, what="company search",
+                         response=response)
 
-    async def enrich_company(self, company: str) -> EnrichmentRequest:
+    async def enrich_company(self, company: str) -> RequestStatus:
         """``POST /api/enterprise/company/enrich/``: starts an asynchronous enrichment."""
         response = await self.request(
             "POST", "/api/enterprise/company/enrich/", json={"company": require("company", company)}
         )
-        return structure(response.json(), RequestStatus, what="enrichment request")
+        # If the answer does not fit, the job was still created: the error's
+        # ``response.json()`` holds what the server said, its id included.
+        return structure(response.json(), RequestStatus, what="enrichment request",
+                         response=response)
 
     async def get_request_status(self, request_id: str) -> RequestStatus:
         """``GET /api/enterprise/request/status/?request_id=``."""
         response = await self.request(
             "GET", "/api/enterprise/request/status/", params={"request_id": request_id}
         )
-        return structure(response.json(), RequestStatus, what="request status")
+        return structure(response.json(), RequestStatus, what="request status",
+                         response=response)
 
     async def get_request_result(self, request_id: str) -> RequestResult:
         """``GET /api/enterprise/request/result/?request_id=`` (a completed request's data)."""
         response = await self.request(
             "GET", "/api/enterprise/request/result/", params={"request_id": request_id}
         )
-        return structure(response.json(), RequestResult, what="request result")
+        return structure(response.json(), RequestResult, what="request result",
+                         response=response)
 
     async def wait_for_request(
         self,

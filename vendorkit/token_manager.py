@@ -12,11 +12,16 @@ One manager per credential. The rules, in one place:
   cancelled caller never cancels it. A failure reaches every waiter and is not cached.
 - Across processes, the store's lock serialises the flights and the store is read
   again under it, so a token another process just obtained is used, not replaced.
-- A refresh the server refuses (``invalid_grant``) falls back to a full login. A refresh
+- A refresh the server refuses (400 or 401, whatever the body: ``invalid_grant``, Django
+  REST's ``token_not_valid``, ``invalid_request``) falls back to one full login. A refresh
   that fails otherwise while the old token is still valid keeps the old token in use
   until it truly expires, retried after a pause.
 - A token the server rejects is dropped only if it is still the current one, so a
   late 401 never discards a newer token.
+- A rejection a new token does not cure is final (no login): one made with a token that
+  was obtained because of an earlier rejection of the same status and has not been
+  accepted since, or with a token the server accepted after the rejected call was sent.
+  So a lasting 403 (a resource this key may not read) costs at most one extra login.
 """
 
 from __future__ import annotations
@@ -26,55 +31,38 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, Literal
 
-from ._constants import (
-    ADVISORY_REFRESH_FRACTION,
-    ADVISORY_REFRESH_SECONDS,
-    MANDATORY_REFRESH_FRACTION,
-    MANDATORY_REFRESH_SECONDS,
-    REFRESH_RETRY_FRACTION,
-    REFRESH_RETRY_MAX_SECONDS,
-)
+import attrs
+
+from ._constants import REFRESH_RETRY_FRACTION, REFRESH_RETRY_MAX_SECONDS
 from .auth import AuthStrategy, AuthTransport
-from .errors import InvalidGrantError, VendorkitError
-from .events import EventBus
+from .config import RefreshWindows
+from .errors import APIError, VendorkitError
+from .events import EventBus, EventKind
 from .stores.base import TokenStore, same_token
 from .token import Token
 
-__all__ = ["RefreshWindows", "TokenManager"]
+__all__ = ["HeldTokens", "TokenManager"]
 
 logger = logging.getLogger("vendorkit")
 
 _INF = float("inf")
 
 
-class RefreshWindows:
-    """When to refresh: both windows scale with the lifetime (a 3 s token refreshes once)."""
+#: Statuses of a refused refresh that a full login may cure.
+_REFRESH_REFUSALS = frozenset({400, 401})
 
-    __slots__ = ("advisory_fraction", "advisory_seconds", "mandatory_fraction", "mandatory_seconds")
+Verdict = Literal["final", "replay", "renew"]
 
-    def __init__(
-        self,
-        advisory_seconds: float = ADVISORY_REFRESH_SECONDS,
-        mandatory_seconds: float = MANDATORY_REFRESH_SECONDS,
-        advisory_fraction: float = ADVISORY_REFRESH_FRACTION,
-        mandatory_fraction: float = MANDATORY_REFRESH_FRACTION,
-    ) -> None:
-        self.advisory_seconds = advisory_seconds
-        self.mandatory_seconds = mandatory_seconds
-        self.advisory_fraction = advisory_fraction
-        self.mandatory_fraction = mandatory_fraction
 
-    def deadlines(self, token: Token) -> tuple[float, float]:
-        """(advisory_at, mandatory_at): the UNIX times the two windows open for ``token``."""
-        if token.expires_at is None:
-            return _INF, _INF
-        lifetime = token.lifetime
-        if lifetime is None or lifetime <= 0:
-            lifetime = max(token.expires_at - time.time(), 0.0)
-        advisory = min(self.advisory_seconds, lifetime * self.advisory_fraction)
-        mandatory = min(self.mandatory_seconds, lifetime * self.mandatory_fraction)
-        return token.expires_at - advisory, token.expires_at - mandatory
+@attrs.frozen(slots=True)
+class HeldTokens:
+    """What a manager held at one moment: its token, and the login or refresh then running
+    (whose result counts as held too). See :meth:`TokenManager.obtained_before`."""
+
+    token: Token | None
+    flight: asyncio.Task[Token] | None
 
 
 class TokenManager:
@@ -82,7 +70,7 @@ class TokenManager:
 
     def __init__(
         self,
-        strategy: AuthStrategy,
+        auth: AuthStrategy,
         store: TokenStore,
         key: str,
         events: EventBus,
@@ -90,26 +78,31 @@ class TokenManager:
         windows: RefreshWindows | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.strategy = strategy
+        self.auth = auth
         self.store = store
         self.key = key
         self._events = events
         self._windows = windows or RefreshWindows()
         self._clock = clock
-        self._static = strategy.static_token()
+        self._static = auth.static_token()
         self._token: Token | None = self._static
         self._advisory_at = _INF
         self._mandatory_at = _INF
         self._retry_refresh_at = 0.0
         self._flight: asyncio.Task[Token] | None = None
         self._flight_loop: asyncio.AbstractEventLoop | None = None
+        #: ``time.perf_counter()`` when the server last accepted the current token.
+        self._accepted_at = -_INF
+        #: The token obtained because the server rejected its predecessor with this status,
+        #: until the server accepts it once.
+        self._cure: tuple[Token, int] | None = None
 
     @property
     def token(self) -> Token | None:
         """The token this process holds now, without any I/O."""
         return self._token
 
-    def fresh(self) -> Token | None:
+    def cached(self) -> Token | None:
         """The held token if it is outside both refresh windows, else None: ``get()``'s
         fast path without a coroutine, for the request pipeline."""
         token = self._token
@@ -132,39 +125,70 @@ class TokenManager:
                 return token  # a refresh just failed; the old token still works
         return await asyncio.shield(self._start_flight(transport, stale=token, reason=None))
 
-    async def reject(self, transport: AuthTransport, sent: Token) -> Token:
-        """The server refused ``sent``: drop it unless already replaced; log in once."""
+    def accepted(self, token: Token, received_at: float) -> None:
+        """The server answered a call made with ``token`` without rejecting it, at
+        ``received_at`` (``time.perf_counter()``)."""
+        if token is self._token:
+            self._accepted_at = received_at
+            if self._cure is not None:
+                self._cure = None
+
+    def held(self) -> HeldTokens:
+        """What is held now, to ask :meth:`obtained_before` about a later replay."""
+        flight = self._flight
+        if flight is not None and (self._flight_loop is not _running_loop() or flight.done()):
+            flight = None
+        return HeldTokens(self._token, flight)
+
+    def obtained_before(self, held: HeldTokens, candidate: Token) -> bool:
+        """Whether ``candidate`` is ``held``'s token or the one its running flight returned.
+
+        A replay rejected with such a token says nothing against a fresh login: what made
+        the server refuse the first token (a mass revocation) may have refused it too.
+        """
         if self._static is not None:
-            return self._static
+            return False
+        if same_token(held.token, candidate):
+            return True
+        flight = held.flight
+        if flight is None or not flight.done() or flight.cancelled():
+            return False
+        return flight.exception() is None and same_token(flight.result(), candidate)
+
+    def judge(self, sent: Token, *, status: int, sent_at: float) -> Verdict:
+        """What to do about the server's rejection of ``sent`` with ``status``, on a call
+        sent at ``sent_at`` (``time.perf_counter()``):
+
+        - ``"final"``: a new token cannot cure it: ``sent`` was obtained because of an
+          earlier rejection with this status and has not been accepted since;
+        - ``"replay"``: the server accepted ``sent`` on another call after this one was
+          sent, so the token may well be good (a resource this key may not read) or may
+          have been revoked since: replay once as is, no login;
+        - ``"renew"``: log in again (:meth:`reject`) and replay.
+        """
+        if self._static is not None:
+            return "final"
+        cure = self._cure
+        if (cure is not None and cure[1] == status and same_token(cure[0], sent)
+                and same_token(self._token, sent)):
+            return "final"
+        if same_token(self._token, sent) and self._accepted_at > sent_at:
+            return "replay"
+        return "renew"
+
+    async def reject(self, transport: AuthTransport, sent: Token, *, status: int) -> Token:
+        """The server refused ``sent`` with ``status`` and :meth:`judge` said ``"renew"``:
+        drop it unless already replaced, and log in once (single flight)."""
         current = self._token
         if current is not None and not same_token(current, sent):
             return current  # another caller already replaced it
         if current is not None:
             self._adopt(None)
             await self.store.delete(self.key, only_if=sent)
-        return await asyncio.shield(self._start_flight(transport, stale=sent, reason="rejected"))
-
-    def held_before(self) -> Callable[[Token], bool]:
-        """A test, for later, of whether a token is the one held now or the one the login
-        or refresh running now will return: obtained before this moment.
-
-        A replay rejected with such a token says nothing against a fresh login: what made
-        the server refuse the first token (a mass revocation) may have refused it too.
-        """
-        token, flight = self._token, self._flight
-        if flight is not None and (self._flight_loop is not _running_loop() or flight.done()):
-            flight = None
-
-        def obtained_before(candidate: Token) -> bool:
-            if self._static is not None:
-                return False
-            if same_token(token, candidate):
-                return True
-            if flight is None or not flight.done() or flight.cancelled():
-                return False
-            return flight.exception() is None and same_token(flight.result(), candidate)
-
-        return obtained_before
+        token = await asyncio.shield(self._start_flight(transport, stale=sent, reason="rejected"))
+        if self._cure is None or not same_token(self._cure[0], token):
+            self._cure = (token, status)
+        return token
 
     async def login(self, transport: AuthTransport) -> Token:
         """Log in now (single flight with any login already running), ignoring a cached token."""
@@ -174,8 +198,9 @@ class TokenManager:
             self._start_flight(transport, stale=self._token, reason="explicit")
         )
 
-    async def logout(self, transport: AuthTransport, *, revoke: bool = True) -> bool:
-        """Forget the token here and in the store; with ``revoke``, revoke it at the server too."""
+    async def logout(self, transport: AuthTransport) -> bool:
+        """Forget the token here and in the store, and revoke it at the server where the
+        vendor supports that. Returns whether a revocation was sent."""
         if self._static is not None:
             return False
         await self._settle()  # a renewal landing after the logout would outlive it
@@ -184,10 +209,15 @@ class TokenManager:
         if token is None:
             return False
         await self.store.delete(self.key, only_if=token)
-        if revoke and await self.strategy.logout(transport, token):
-            self._events.emit("logout")
-            return True
-        return False
+        started = time.perf_counter()
+        try:
+            revoked = await self.auth.logout(transport, token)
+        except VendorkitError as exc:
+            self._failed("logout", started, exc)
+            raise
+        if revoked:
+            self._events.emit("logout", outcome="ok", elapsed=time.perf_counter() - started)
+        return revoked
 
     async def _settle(self) -> None:
         """Wait for the login or refresh running in this loop, if any, whatever its outcome
@@ -231,12 +261,12 @@ class TokenManager:
                 # A first look without the lock: a token another process already stored
                 # is used at once, without queueing behind the fleet's lock.
                 stored = await self.store.get(self.key)
-                if stored is not None and self._fresh(stored, stale):
+                if stored is not None and self._usable(stored, stale):
                     self._adopt(stored)
                     return stored
             async with self.store.lock(self.key):
                 stored = await self.store.get(self.key)
-                if stored is not None and self._fresh(stored, stale):
+                if stored is not None and self._usable(stored, stale):
                     self._adopt(stored)  # another process did it while we waited
                     return stored
                 # The stored token is the fleet's newest: refreshing with an older, already
@@ -259,44 +289,67 @@ class TokenManager:
                 logger.warning(
                     "vendorkit: %s token refresh failed (%s); using the current token, "
                     "valid %.1f s more, and retrying in %.1f s",
-                    self.strategy.vendor, exc, remaining, pause,
+                    self.auth.vendor, exc, remaining, pause,
                 )
                 return stale
             raise
         self._adopt(token)
         return token
 
-    def _fresh(self, stored: Token, stale: Token | None) -> bool:
+    def _usable(self, stored: Token, stale: Token | None) -> bool:
+        """Whether a token found in the store can be used instead of renewing: not the
+        stale one, and outside the mandatory window."""
         if stale is not None and same_token(stored, stale):
             return False
         _, mandatory_at = self._windows.deadlines(stored)
         return self._clock() < mandatory_at
 
     def _refreshable(self, token: Token) -> bool:
-        return self.strategy.can_refresh and token.can_refresh(self._clock())
+        return self.auth.supports_refresh and token.can_refresh(self._clock())
 
     async def _refresh(self, transport: AuthTransport, token: Token) -> Token:
+        started = time.perf_counter()
         try:
-            new = await self.strategy.refresh(transport, token)
-        except InvalidGrantError as exc:
-            logger.info("vendorkit: %s refresh token refused (%s); logging in again",
-                        self.strategy.vendor, exc)
+            new = await self.auth.refresh(transport, token)
+        except APIError as exc:
+            self._failed("refresh", started, exc)
+            if exc.status not in _REFRESH_REFUSALS:
+                raise
+            logger.info("vendorkit: %s refresh token refused (HTTP %d); logging in again",
+                        self.auth.vendor, exc.status)
             return await self._login(transport, reason="refresh refused")
-        self._events.emit("refresh")
-        logger.debug("vendorkit: %s token refreshed, expires in %s s",
-                     self.strategy.vendor, _seconds(new, self._clock()))
+        except VendorkitError as exc:
+            self._failed("refresh", started, exc)
+            raise
+        self._events.emit("refresh", outcome="ok", elapsed=time.perf_counter() - started,
+                          expires_in=new.remaining(self._clock()))
         return new
 
     async def _login(self, transport: AuthTransport, *, reason: str) -> Token:
-        token = await self.strategy.login(transport)
-        self._events.emit("login", reason=reason)
-        logger.debug("vendorkit: %s logged in (%s), token expires in %s s",
-                     self.strategy.vendor, reason, _seconds(token, self._clock()))
+        started = time.perf_counter()
+        try:
+            token = await self.auth.login(transport)
+        except VendorkitError as exc:
+            self._failed("login", started, exc, reason=reason)
+            raise
+        self._events.emit("login", reason=reason, outcome="ok",
+                          elapsed=time.perf_counter() - started,
+                          expires_in=token.remaining(self._clock()))
         return token
+
+    def _failed(self, kind: EventKind, started: float, exc: Exception, **fields: Any) -> None:
+        """A login, refresh or logout that failed: an event (not counted in Stats) for
+        traces and logs."""
+        self._events.emit(kind, outcome="error", cause=type(exc).__name__,
+                          elapsed=time.perf_counter() - started, **fields)
 
     def _adopt(self, token: Token | None) -> None:
         self._token = token
         self._retry_refresh_at = 0.0
+        self._accepted_at = -_INF
+        # A token obtained because of a rejection is judged by it only while it is the one
+        # held: once renewed (a refresh may revoke it), its rejections are the renewal's.
+        self._cure = None
         if token is None:
             self._advisory_at = self._mandatory_at = -_INF
         else:
@@ -308,8 +361,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _seconds(token: Token, now: float) -> str:
-    remaining = token.remaining(now)
-    return "never" if remaining is None else f"{remaining:.0f}"

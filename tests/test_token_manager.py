@@ -235,3 +235,54 @@ async def test_stale_401_does_not_discard_newer_token(
     assert toy.counters.rejected == 1
     assert toy.counters.logins == 2  # no third login for the stale rejection
     assert (await manager.request("GET", "/data")).json()["generation"] == 2
+
+
+# --- any refusal of a refresh token falls back to one login ---------------------------------
+
+REFRESH_REFUSALS = [
+    pytest.param(401, {"detail": "Token is invalid or expired", "code": "token_not_valid"},
+                 id="django-rest-401-detail"),
+    pytest.param(400, "invalid_request", id="oauth2-400-invalid_request"),
+    pytest.param(400, "invalid_grant", id="oauth2-400-invalid_grant"),
+    pytest.param(401, "invalid_token", id="oauth2-401-invalid_token"),
+]
+
+
+@pytest.mark.parametrize(("status", "refusal"), REFRESH_REFUSALS)
+async def test_any_refusal_of_the_refresh_token_falls_back_to_one_login(
+    toy: Toy, make_manager: MakeManager, status: int, refusal: str | dict[str, str]
+) -> None:
+    toy.token_lifetime = 1.0
+    manager = make_manager("oauth2")
+    await manager.request("GET", "/data")
+    toy.fail_refreshes(1, status=status, error=refusal)
+    await asyncio.sleep(1.05)  # expired: the next call must renew before it is sent
+
+    responses = await asyncio.gather(*(manager.request("GET", "/data") for _ in range(20)))
+
+    assert {r.json()["generation"] for r in responses} == {2}
+    assert toy.counters.failed_refreshes == 1  # the refresh token was tried once ...
+    assert toy.counters.logins == 2  # ... then one full login, not a wedged client
+    assert manager.stats.logins == 2
+
+
+async def test_refused_refresh_and_failed_login_reach_every_waiter_then_later_calls_recover(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    toy.token_lifetime = 1.0
+    manager = make_manager("oauth2")
+    await manager.request("GET", "/data")
+    toy.fail_refreshes(1, status=401, error={"detail": "Token is invalid or expired",
+                                             "code": "token_not_valid"})
+    toy.fail_logins(1)
+    await asyncio.sleep(1.05)
+
+    outcomes = await asyncio.gather(
+        *(manager.request("GET", "/data") for _ in range(20)), return_exceptions=True
+    )
+
+    assert all(isinstance(o, AuthenticationError) for o in outcomes)
+    assert toy.counters.failed_refreshes == 1 and toy.counters.failed_logins == 1  # no storm
+    response = await manager.request("GET", "/data")  # a later call tries again, and heals
+    assert response.json()["generation"] == 2
+    assert toy.counters.logins + toy.counters.refreshes == 2  # one renewal, by either
