@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -68,9 +67,8 @@ _NO_LIMIT = contextlib.nullcontext()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 
-#: One attempt's outcome: the answer, the token it carried (None: no token), and when it
-#: was sent (``time.perf_counter()``).
-Exchange = tuple[Response, Token | None, float]
+#: One attempt's outcome: the answer, and the token it carried (None: no token).
+Exchange = tuple[Response, Token | None]
 
 
 class Request:
@@ -151,7 +149,7 @@ class LoginTransport:
             json=json, form=form, multipart=multipart, headers=headers,
             idempotent=True,  # logins and logouts are safe to repeat
         )
-        response, _, _ = await manager._send_handling_retries(
+        response, _ = await manager._send_handling_retries(
             request, manager._send_unauthenticated
         )
         return response
@@ -340,7 +338,7 @@ class SessionManager:
         if authenticate:
             response = await self._send_handling_auth(request)
         else:
-            response, _, _ = await self._send_handling_retries(
+            response, _ = await self._send_handling_retries(
                 request, self._send_unauthenticated
             )
         if response.status >= 400:
@@ -390,24 +388,22 @@ class SessionManager:
         send = self._send_api
         if request.options is not None and request.options.rate_limit is False:
             send = self._send_authenticated
-        response, sent, sent_at = await self._send_handling_retries(request, send)
+        response, sent = await self._send_handling_retries(request, send)
         if sent is None or response.status not in self._rejection_statuses or not self._renewable:
             return response
         held = self.tokens.held()
-        verdict = self.tokens.judge(sent, status=response.status, sent_at=sent_at)
-        if verdict == "final":
+        if self.tokens.judge(sent, status=response.status) == "final":
             return response
-        if verdict == "renew":
-            await self._reauth(request, response.status, sent)
-        response, sent, sent_at = await self._send_handling_retries(request, send)
+        await self._reauth(request, response.status, sent)
+        response, sent = await self._send_handling_retries(request, send)
         if (sent is not None and response.status in self._rejection_statuses
                 and self.tokens.obtained_before(held, sent)
-                and self.tokens.judge(sent, status=response.status, sent_at=sent_at) != "final"):
+                and self.tokens.judge(sent, status=response.status) != "final"):
             # Refused again with a token held before the first rejection: whatever the
             # server accepted meanwhile, only a new token can tell (a revocation, an
             # expiry the answer did not state). One login, one last replay.
             await self._reauth(request, response.status, sent)
-            response, sent, sent_at = await self._send_handling_retries(request, send)
+            response, sent = await self._send_handling_retries(request, send)
         return response
 
     async def _reauth(self, request: Request, status: int, sent: Token) -> None:
@@ -480,12 +476,11 @@ class SessionManager:
             headers = {**self._headers, **request.headers} if request.headers else \
                 self._headers.copy()
             headers[auth.header_name] = auth.header_value(sent)
-            sent_at = time.perf_counter()
             response = await self._send_handling_redirects(request, headers, retry.attempt)
         status = response.status
         if status < 500 and status != 429 and status not in self._rejection_statuses:
-            tokens.accepted(sent, sent_at + response.elapsed)
-        return response, sent, sent_at
+            tokens.accepted(sent)
+        return response, sent
 
     async def _send_handling_redirects(
         self, request: Request, headers: Mapping[str, str], attempt: int
@@ -514,7 +509,6 @@ class SessionManager:
         """One attempt of a login, refresh or logout: no slot, no token handling, and a
         redirect is refused, never followed (it would re-send the credentials)."""
         headers = {**self._headers, **request.headers} if request.headers else self._headers
-        sent_at = time.perf_counter()
         response = await self.transport.send(
             request.method, request.url, params=request.params, json=request.json,
             data=request.body(), headers=headers,
@@ -523,7 +517,7 @@ class SessionManager:
         if response.status in _REDIRECTS:
             target = urljoin(request.url, response.headers.get("Location", ""))
             raise RedirectError.refused(response, origin(request.url), target)
-        return response, None, sent_at
+        return response, None
 
     # --- helpers ------------------------------------------------------------------------
 

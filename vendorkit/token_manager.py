@@ -19,9 +19,9 @@ One manager per credential. The rules, in one place:
 - A token the server rejects is dropped only if it is still the current one, so a
   late 401 never discards a newer token.
 - A rejection a new token does not cure is final (no login): one made with a token that
-  was obtained because of an earlier rejection of the same status and has not been
-  accepted since, or with a token the server accepted after the rejected call was sent.
-  So a lasting 403 (a resource this key may not read) costs at most one extra login.
+  was obtained because of an earlier rejection of the same status, is still the one held,
+  has not been accepted since and is far from its expiry. So a lasting 403 (a resource
+  this key may not read) costs at most one extra login.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _INF = float("inf")
 #: Statuses of a refused refresh that a full login may cure.
 _REFRESH_REFUSALS = frozenset({400, 401})
 
-Verdict = Literal["final", "replay", "renew"]
+Verdict = Literal["final", "renew"]
 
 
 @attrs.frozen(slots=True)
@@ -91,8 +91,6 @@ class TokenManager:
         self._retry_refresh_at = 0.0
         self._flight: asyncio.Task[Token] | None = None
         self._flight_loop: asyncio.AbstractEventLoop | None = None
-        #: ``time.perf_counter()`` when the server last accepted the current token.
-        self._accepted_at = -_INF
         #: The token obtained because the server rejected its predecessor with this status,
         #: until the server accepts it once.
         self._cure: tuple[Token, int] | None = None
@@ -125,13 +123,10 @@ class TokenManager:
                 return token  # a refresh just failed; the old token still works
         return await asyncio.shield(self._start_flight(transport, stale=token, reason=None))
 
-    def accepted(self, token: Token, received_at: float) -> None:
-        """The server answered a call made with ``token`` without rejecting it, at
-        ``received_at`` (``time.perf_counter()``)."""
-        if token is self._token:
-            self._accepted_at = received_at
-            if self._cure is not None:
-                self._cure = None
+    def accepted(self, token: Token) -> None:
+        """The server answered a call made with ``token`` without rejecting it."""
+        if self._cure is not None and token is self._token:
+            self._cure = None
 
     def held(self) -> HeldTokens:
         """What is held now, to ask :meth:`obtained_before` about a later replay."""
@@ -155,25 +150,18 @@ class TokenManager:
             return False
         return flight.exception() is None and same_token(flight.result(), candidate)
 
-    def judge(self, sent: Token, *, status: int, sent_at: float) -> Verdict:
-        """What to do about the server's rejection of ``sent`` with ``status``, on a call
-        sent at ``sent_at`` (``time.perf_counter()``):
-
-        - ``"final"``: a new token cannot cure it: ``sent`` was obtained because of an
-          earlier rejection with this status and has not been accepted since;
-        - ``"replay"``: the server accepted ``sent`` on another call after this one was
-          sent, so the token may well be good (a resource this key may not read) or may
-          have been revoked since: replay once as is, no login;
-        - ``"renew"``: log in again (:meth:`reject`) and replay.
-        """
+    def judge(self, sent: Token, *, status: int) -> Verdict:
+        """What to do about the server's rejection of ``sent`` with ``status``:
+        ``"final"`` when a new token cannot cure it (``sent`` was obtained because of an
+        earlier rejection with this status, is still the one held, has not been accepted
+        since, and is far from its expiry), else ``"renew"``: log in again (:meth:`reject`)
+        and replay."""
         if self._static is not None:
             return "final"
         cure = self._cure
         if (cure is not None and cure[1] == status and same_token(cure[0], sent)
-                and same_token(self._token, sent)):
+                and same_token(self._token, sent) and self._clock() < self._mandatory_at):
             return "final"
-        if same_token(self._token, sent) and self._accepted_at > sent_at:
-            return "replay"
         return "renew"
 
     async def reject(self, transport: AuthTransport, sent: Token, *, status: int) -> Token:
@@ -346,7 +334,6 @@ class TokenManager:
     def _adopt(self, token: Token | None) -> None:
         self._token = token
         self._retry_refresh_at = 0.0
-        self._accepted_at = -_INF
         # A token obtained because of a rejection is judged by it only while it is the one
         # held: once renewed (a refresh may revoke it), its rejections are the renewal's.
         self._cure = None
