@@ -33,7 +33,7 @@ def test_json_reads_every_body_as_the_standard_library_does(body: bytes) -> None
     assert repr(got) == repr(expected)
 
 
-@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[" * 5000 + b"]" * 5000])
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[" * 200_000 + b"]" * 200_000])
 def test_a_body_that_is_not_json_or_absurdly_deep_raises_a_parse_error(body: bytes) -> None:
     with pytest.raises(ResponseParseError, match="does not parse as JSON"):
         _answer(body).json()
