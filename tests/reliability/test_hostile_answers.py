@@ -4,6 +4,7 @@ through an exception chain (issue 16, points 1, 2, 3 and 8)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -30,6 +31,19 @@ from vendorkit import (
 API_KEY = "vk-api-key-Zq8Lm2Xw5Rt9"
 
 
+@contextlib.asynccontextmanager
+async def _serving(app: web.Application) -> AsyncIterator[int]:
+    """Serve ``app`` on 127.0.0.1 on a free port (yielded) until the block ends."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
 @attrs.define
 class Elsewhere:
     """Another origin on 127.0.0.1 (another port): records whatever reaches it."""
@@ -48,14 +62,9 @@ async def elsewhere() -> AsyncIterator[Elsewhere]:
     other = Elsewhere()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", other.record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    other.base_url = f"http://localhost:{port}"  # another host name and port: another origin
-    yield other
-    await runner.cleanup()
+    async with _serving(app) as port:
+        other.base_url = f"http://localhost:{port}"  # another host name and port: another origin
+        yield other
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -218,14 +227,9 @@ async def issuer() -> AsyncIterator[Issuer]:
     app = web.Application()
     app.router.add_get("/realms/r/.well-known/openid-configuration", it.discovery)
     app.router.add_post("/realms/r/token", it.token)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    it.base_url = f"http://127.0.0.1:{port}"
-    yield it
-    await runner.cleanup()
+    async with _serving(app) as port:
+        it.base_url = f"http://127.0.0.1:{port}"
+        yield it
 
 
 def _oidc(issuer: Issuer, **options: object) -> OIDCPasswordGrant:
@@ -297,14 +301,9 @@ async def big() -> AsyncIterator[Big]:
     it = Big()
     app = web.Application()
     app.router.add_get("/big", it.body)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    it.base_url = f"http://127.0.0.1:{port}"
-    yield it
-    await runner.cleanup()
+    async with _serving(app) as port:
+        it.base_url = f"http://127.0.0.1:{port}"
+        yield it
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
