@@ -49,6 +49,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.run import cores
+from benchmarks.server import pinned
+
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ("none", "adaptive", "configured")
 CONFIG_VARIABLE = "VENDORKIT_QUOTA_BENCH"
@@ -205,7 +208,7 @@ def rate_limit_wired() -> bool:
 
 
 @contextlib.contextmanager
-def redis_server(url: str | None) -> Iterator[str]:
+def redis_server(url: str | None, core: int | None = None) -> Iterator[str]:
     """The given Redis, or a redis-server on a free 127.0.0.1 port for the run."""
     if url:
         yield url
@@ -217,8 +220,8 @@ def redis_server(url: str | None) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pinned([executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no"], core), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -235,11 +238,12 @@ def redis_server(url: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def quota_sandbox(rate: float, burst: int) -> Iterator[dict[str, Any]]:
+def quota_sandbox(rate: float, burst: int,
+                  core: int | None = None) -> Iterator[dict[str, Any]]:
     """The Cloud4Wi emulator with the quota, in its own process; its JSON description."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "vendorkit.cli", "sandbox", "--vendors", "cloud4wi", "--json",
-         "--quota", f"{rate:g}/{burst}"],
+        pinned([sys.executable, "-m", "vendorkit.cli", "sandbox", "--vendors", "cloud4wi",
+                "--json", "--quota", f"{rate:g}/{burst}"], core),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     try:
         assert process.stdout is not None
@@ -264,7 +268,7 @@ def _sandbox_call(base_url: str, path: str, method: str = "GET") -> dict[str, An
 
 
 def run_row(row: str, args: argparse.Namespace, sandbox: dict[str, Any], redis_url: str,
-            wired: bool) -> dict[str, Any]:
+            wired: bool, core: int | None = None) -> dict[str, Any]:
     """One fleet against the sandbox; the row's figures."""
     base_url = sandbox["base_url"]
     _sandbox_call(base_url, "/_sandbox/reset", "POST")
@@ -273,7 +277,8 @@ def run_row(row: str, args: argparse.Namespace, sandbox: dict[str, Any], redis_u
               "calls": args.calls, "concurrency": args.concurrency, "redis_url": redis_url,
               "namespace": f"quota-bench-{uuid.uuid4().hex[:12]}"}
     env = {**os.environ, **sandbox["environment"], CONFIG_VARIABLE: json.dumps(config)}
-    processes = [subprocess.Popen([sys.executable, "-m", "benchmarks.quota", "--worker"],
+    processes = [subprocess.Popen(pinned([sys.executable, "-m", "benchmarks.quota", "--worker"],
+                                         core),
                                   env=env, cwd=ROOT, text=True, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for _ in range(args.processes)]
@@ -352,7 +357,8 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, wired: bool) ->
     lines = [
         f"{args.processes} processes x {args.calls} calls (concurrency {args.concurrency}) on "
         f"one Cloud4Wi credential shared through Redis; quota {args.rate:g}/s, burst "
-        f"{args.burst}, 429 + Retry-After beyond; ideal time {rows[0]['ideal_s']:.1f} s.",
+        f"{args.burst}, 429 + Retry-After beyond; ideal time {rows[0]['ideal_s']:.1f} s."
+        + (f" Pinned: {args.pinning}." if getattr(args, "pinning", None) else ""),
         "",
         "| Row | lost calls | requests | answered 429 | goodput | wall s | logins |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -385,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--simulate", action="store_true",
                         help="run the fleet in virtual time, in this process (no server, no "
                              "Redis, no CPU cost): the limiter's logic alone")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the sandbox to core 0 and the fleet and Redis to core 1")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 processes x 40 calls, concurrency 10, 100/s, burst 5")
     args = parser.parse_args(argv)
@@ -411,9 +419,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     wired = rate_limit_wired()
     runnable = [row for row in args.rows if wired or row == "none"]
     results = []
-    with redis_server(args.redis_url) as redis_url, quota_sandbox(args.rate, args.burst) as sb:
+    # The vendor's server runs on its own machine: here, on its own core, so that a fleet of
+    # P processes on a small machine does not starve it and turn its clock into the fleet's.
+    server_core, fleet_core = cores(args.no_pin)
+    args.pinning = (None if server_core is None else
+                    f"sandbox on core {server_core}, Redis and the fleet on core {fleet_core}")
+    with (redis_server(args.redis_url, fleet_core) as redis_url,
+          quota_sandbox(args.rate, args.burst, server_core) as sb):
         for row in runnable:
-            results.append(run_row(row, args, sb, redis_url, wired))
+            results.append(run_row(row, args, sb, redis_url, wired, fleet_core))
             print(f"  {row}: {results[-1]['lost']} lost, {results[-1]['share_429']:.1%} "
                   f"answered 429, goodput {results[-1]['goodput']:.2f}", file=sys.stderr)
     print(render(results, args, wired))

@@ -80,11 +80,12 @@ def _whole(minimum: int, optional: bool, hint: str) -> Any:
 class Limits:
     """Connections in the pool, and API calls in flight at once."""
 
-    #: Pooled connections (0: no limit); aiohttp's own default.
+    #: Pooled connections for API calls (0: no limit); aiohttp's own default. The pool
+    #: holds one more, for logins and logouts (see ``pool_size``).
     max_connections: int = attrs.field(
         default=DEFAULT_MAX_CONNECTIONS, validator=_whole(0, False, " (0: no limit)")
     )
-    #: API calls in flight at once; None: one per pooled connection but one.
+    #: API calls in flight at once; None: one per pooled connection.
     max_concurrency: int | None = attrs.field(
         default=None, validator=_whole(1, True, ", or None (the pool size)")
     )
@@ -95,12 +96,14 @@ class Limits:
 
     @property
     def concurrency(self) -> int:
-        """The effective cap (0: none). By default one pooled connection stays free, so a
-        login or logout never queues behind the calls that wait for it."""
-        if self.max_concurrency is not None:
-            return self.max_concurrency
-        pool = self.max_connections
-        return pool - 1 if pool > 1 else pool
+        """The effective cap on API calls in flight (0: none)."""
+        return self.max_connections if self.max_concurrency is None else self.max_concurrency
+
+    @property
+    def pool_size(self) -> int:
+        """Connections aiohttp may open (0: no limit): one more than the API calls can
+        hold, so a login or logout never queues behind the calls that wait for it."""
+        return self.max_connections + 1 if self.max_connections else 0
 
 
 def _fraction(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:

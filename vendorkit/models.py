@@ -459,6 +459,9 @@ def _fast_structure(cls: type[T], known: set[str]) -> Callable[[dict[str, Any]],
         default = field.default
         if default is attrs.NOTHING:
             lines.append(f"    v = o[{json_key!r}]\n    a{i} = {convert}")
+        elif default is None and convert.startswith("None if v is None"):
+            # Missing and null both give None: one lookup and one test fewer.
+            lines.append(f"    v = o.get({json_key!r})\n    a{i} = {convert}")
         else:
             if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 if default.takes_self:

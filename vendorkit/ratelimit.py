@@ -32,23 +32,29 @@ before it, in this process or, through the store, in the fleet. A pause moves ``
 its end, so the calls that resume are spread at the rate, one interval apart; when there is
 no rate to spread them by (adaptive, never throttled), each waiter resumes at a random
 instant of a short window after the pause (``RESUME_SPREAD``). A permit reserved before a
-pause began is not used: its holder takes a new one.
+pause began is not used: its holder takes a new one. Nor is a permit its holder wakes for
+too late (the process stalled: the permits due meanwhile would all go at once); it takes a
+new one, once. A configured limiter spends half the burst it is given and leaves the
+other half to the server, for the jitter between the two; and a call that must wait for a
+login takes its permit after it.
 
 The adaptive rate (TCP's slow start and CUBIC, as botocore's ``adaptive`` retry mode, but
 one rate for the credential, shared by the fleet; constants in :mod:`vendorkit.stores.quota`):
 
 1. Until the first 429 the limiter is idle; each process only counts its successes.
 2. At a process's first 429 it reports the successes it saw per second (over the time since
-   its first one, at least ``ESTIMATE_WINDOW``); the fleet's rate starts at the sum of
-   those reports, a lower bound, and doubles every 0.15 s once the pause is over.
+   its first one, at least ``ESTIMATE_WINDOW``, 0.25 s, so that a burst the server allows
+   does not read as a rate); the fleet's rate starts at the sum of those reports, a lower
+   bound, and doubles every 0.3 s once the pause is over.
 3. The next 429 ends the slow start, which overshoots: the peak is taken as 0.6 times the
-   rate of the permits then in flight (those reserved up to 0.25 s before).
-4. After every throttle the rate drops to half the peak (multiplicative decrease), climbs
-   back along a cubic to a plateau at 0.95 times the peak in 1 s, then probes above it:
-   10% higher after 2 s when the peak came from a slow start (a guess), after 10 s
-   otherwise (each probe that finds the limit costs a pause the server sets, a whole
-   second or more, so probing is slow). A throttle while probing makes its rate the new
-   peak; a throttle at or below the plateau lowers the peak to 0.95 times that rate.
+   rate of the permits then answered (those reserved up to 0.25 s before).
+4. After every throttle the rate drops to 0.9 times the peak, climbs back along a cubic to
+   a plateau at 0.9 times the peak in 1 s, then probes above it: 10% higher after 5 s
+   when the peak came from a slow start (a guess), after 10 s otherwise (each probe that
+   finds the limit costs a pause the server sets, a whole second or more, so probing is
+   slow). A later throttle, on the plateau or probing, makes 0.9 times its rate the
+   peak. The decrease is shallower than TCP's half: the server's pause has already
+   drained what was in flight, and a second of it costs more than any overshoot.
 5. The 429s of one episode, until its pause ends and at least 0.5 s, decrease once: the
    answers to calls already in flight say nothing new.
 6. The rate never exceeds twice the peak, nor twice what the credential actually sent
@@ -86,8 +92,11 @@ MAX_PAUSE = 600.0
 #: Without a rate to spread them by, calls resume over this share of the pause (capped).
 RESUME_SPREAD = 0.25
 RESUME_SPREAD_MAX = 2.0
+#: A permit used later than this many intervals after it was due (or half the burst's
+#: tolerance, if more) is given up and taken anew: see ``RateLimiter.acquire``.
+LATE_INTERVALS = 4.0
 #: The window a process's first estimate is measured over, at least.
-ESTIMATE_WINDOW = 1.0
+ESTIMATE_WINDOW = 0.25
 #: A reset header above this is a Unix time, not a number of seconds (above 1e12: in ms).
 _EPOCH = 1e9
 
@@ -111,8 +120,10 @@ def _burst(_: Any, __: Any, value: Any) -> None:
 class RateLimit:
     """At most ``rate`` requests per ``per`` seconds for one credential, ``burst`` at once.
 
-    ``RateLimit(400, burst=20)``: 400 a second, 20 of them back to back after a quiet
-    spell. ``burst=None`` means 1: permits evenly spaced, the safest against any quota.
+    ``RateLimit(400, burst=20)``, the quota as the vendor documents it: 400 a second; of
+    the burst, the limiter spends 10 back to back after a quiet spell and leaves 10 to the
+    server, for the jitter between here and there. ``burst=None`` means 1: permits evenly
+    spaced, the safest against any quota.
     """
 
     rate: float = attrs.field(validator=_positive("rate"))
@@ -208,7 +219,11 @@ class RateLimiter:
         self._clock = clock
         self._adaptive = limit is None
         self._rate = limit.per_second if limit is not None else 0.0
-        self._burst = (limit.burst or 1) if limit is not None else 1
+        #: The burst the server allows beyond its rate: the limiter spends half of it, the
+        #: other half absorbs the jitter between here and the server (a burst spent to the
+        #: last request leaves a packet that arrives early nowhere to go).
+        self._server_burst = (limit.burst or 1) if limit is not None else 1
+        self._burst = max(1, self._server_burst // 2)
         self._local = quota if isinstance(quota, LocalQuota) else None
         #: False: adaptive and never throttled, acquire() is a no-op. A shared adaptive
         #: limiter starts engaged, to learn from the store whether the fleet is throttled.
@@ -220,6 +235,7 @@ class RateLimiter:
         self.throttles = 0
         self._pause = 0.0  # when this process knows the pause ends (its clock)
         self._shared_rate = self._rate  # the rate the shared state answered last
+        self._interval = 0.0  # between two permits, as the state answered last
         self._ok = 0  # successful answers before the first throttle, for the estimate
         self._first_ok = 0.0
         self._estimated = False
@@ -260,8 +276,10 @@ class RateLimiter:
             return 0.0
         clock = self._clock
         started = clock()
+        punctual = True  # a permit used too late is given up, once per call
         while True:
             known = self._paused_until()
+            asked = clock()
             due, granted = self._take_local() if self._local is not None else (
                 await self._take_shared())
             wait = due - clock()
@@ -269,6 +287,12 @@ class RateLimiter:
                 await asyncio.sleep(wait)
             if not granted:
                 continue  # its permit was too far ahead to reserve: ask again, now nearer
+            if punctual and clock() - max(due, asked) > self._lateness():
+                # This process stalled (a busy CPU, a long callback) past its permit: the
+                # permits due meanwhile would all go at once, a burst the server never
+                # granted. Give this one up; the slot stays unused and the next is later.
+                punctual = False
+                continue
             pause = self._paused_until()
             now = clock()
             if pause <= now:
@@ -331,9 +355,19 @@ class RateLimiter:
         """When taker ``index`` of ``grant`` may send (True) or ask again (False), in this
         process's clock."""
         wait, granted = grant.due(index)
+        self._interval = grant.interval
         if granted and grant.interval == 0.0 and wait > 0:  # a pause with no rate: spread
             wait += random.uniform(0.0, self._spread(wait))
         return now + wait, granted
+
+    def _lateness(self) -> float:
+        """How late a permit may be used: half the server's burst (the half the limiter
+        leaves unspent), and at least ``LATE_INTERVALS`` intervals. Unlimited while no rate
+        spaces the permits."""
+        interval = self._interval
+        if interval <= 0.0:
+            return math.inf
+        return max((self._server_burst - 1) * interval / 2, LATE_INTERVALS * interval)
 
     @staticmethod
     def _spread(pause: float) -> float:

@@ -7,13 +7,16 @@ The pipeline, outermost layer first; each is one method named for its one concer
       _send_handling_auth()          a rejected token: invalidate it, log in once, replay
         _send_handling_retries()     the RetryPolicy decides after every failed attempt
           _send_rate_limited()       a permit from the credential's RateLimiter first
-            _send_authenticated()    a concurrency slot, then the token, then one attempt
+            _send_authenticated()    a concurrency slot, then the token, then one attempt;
+                                     the answer teaches the RateLimiter
               _send_handling_redirects() follow 3xx only within the vendor's origin
                 HTTPTransport.send() one HTTP exchange (transport.py)
 
 ``_send_rate_limited`` is left out when limiting is off (``rate_limit=False``, or a
-``with_options(rate_limit=False)`` view's calls). A view's :class:`CallOptions` ride on the
-Request: ``_send_handling_retries`` takes its RetryPolicy, the transport its timeout.
+``with_options(rate_limit=False)`` view's calls), and, attempt by attempt, while an
+adaptive limiter is not engaged (never throttled: every permit would be granted at once).
+A view's :class:`CallOptions` ride on the Request: ``_send_handling_retries`` takes its
+RetryPolicy, the transport its timeout.
 ``stream()`` sends the same Request through the same layers, marked ``stream``: the
 transport then leaves a 2xx body unread, so everything up to the answer's head (re-auth,
 retries, redirects) is as for any call, and nothing after it is retried.
@@ -29,8 +32,11 @@ token manager by construction.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -63,7 +69,6 @@ __all__ = ["LoginTransport", "Request", "SessionManager"]
 logger = logging.getLogger("vendorkit")
 
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-_NO_LIMIT = contextlib.nullcontext()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 
@@ -75,7 +80,7 @@ class Request:
     """One call as the pipeline carries it: built once, sent (and replayed) as is."""
 
     __slots__ = ("data", "form", "headers", "http_timeout", "idempotent", "json", "method",
-                 "multipart", "options", "params", "route", "stream", "url")
+                 "multipart", "options", "params", "rate_limited", "route", "stream", "url")
 
     def __init__(
         self,
@@ -111,6 +116,8 @@ class Request:
         self.http_timeout = None if options is None else (
             options.stream_timeout if stream else options.call_timeout
         )
+        #: False for a ``with_options(rate_limit=False)`` view's calls.
+        self.rate_limited = options is None or options.rate_limit is not False
 
     def body(self) -> Any:
         """The body to hand aiohttp, built anew for each attempt (a FormData is single-use)."""
@@ -119,6 +126,69 @@ class Request:
         if self.multipart is not None:
             return aiohttp.FormData(dict(self.multipart), default_to_multipart=True)
         return self.data
+
+
+def _fill(path: str, path_params: Mapping[str, str]) -> str:
+    """``path``'s ``{name}``s filled, each value percent-encoded as one path segment."""
+    return path.format_map({name: path_param(name, value) for name, value in path_params.items()})
+
+
+@functools.lru_cache(maxsize=1024)
+def _fill_cached(path: str, items: tuple[tuple[str, str], ...]) -> str:
+    return _fill(path, dict(items))
+
+
+def _filled(path: str, path_params: Mapping[str, str]) -> str:
+    """:func:`_fill`, cached when every value is a string (the quoting cost more than the
+    rest of ``request()``); errors are raised each time, as they are never cached."""
+    items = tuple(path_params.items())
+    for name, value in items:
+        if name.__class__ is not str or value.__class__ is not str:
+            return _fill(path, path_params)
+    return _fill_cached(path, items)
+
+
+class _Slots:
+    """API calls in flight at once in one event loop, first come first served.
+
+    asyncio.Semaphore's rules at a constant cost: a free slot is taken without a coroutine
+    or a future, and a released slot passes straight to the longest waiter (the
+    Semaphore scanned its waiters on every release and cost a call ~6% of its CPU at
+    concurrency 100, benchmarks/README.md).
+    """
+
+    __slots__ = ("_free", "_waiters", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self.loop = loop
+        self._free = limit
+        #: Callers waiting for a slot, oldest first; a cancelled one is skipped on release.
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> asyncio.Future[None] | None:
+        """None: a slot is taken. Else a future to await, done once a slot is this caller's
+        (there are waiters only while no slot is free: release() hands slots to them)."""
+        if self._free > 0:
+            self._free -= 1
+            return None
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def release(self) -> None:
+        """Give a slot back: to the longest waiter still waiting, else to the pool."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # not cancelled
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    def abandon(self, waiter: asyncio.Future[None]) -> None:
+        """The caller of ``waiter`` was cancelled: a slot that came meanwhile is passed on."""
+        if waiter.done() and not waiter.cancelled():
+            self.release()
 
 
 class LoginTransport:
@@ -213,18 +283,15 @@ class SessionManager:
         self.tokens = TokenManager(auth, self.store, key, self.events, windows=refresh_windows)
         #: Permits per credential (None: ``rate_limit=False``); see ratelimit.py.
         self.limiter: RateLimiter | None = build_limiter(rate_limit, self.store, key)
-        self._send_api: Callable[[Request, RetryState], Awaitable[Exchange]] = (
-            self._send_authenticated if self.limiter is None else self._send_rate_limited
-        )
         self.transport = HTTPTransport(
             timeouts=self.timeouts, limits=self.limits, ssl=ssl, proxy=proxy,
             trust_env=trust_env, http_session=http_session,
+            headers={**_DEFAULT_HEADERS, **(headers or {})},  # sent with every request
         )
-        self._headers = {**_DEFAULT_HEADERS, **(headers or {})}
         #: OpenTelemetry spans and metrics (tracing.py); None: off or not installed.
         self._instrumentation = instrumentation_for(auth.vendor, self.base_url, tracing)
         self._login_transport = LoginTransport(self)
-        self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore | None] | None = None
+        self._slots: _Slots | None = None
         self._rejection_statuses = auth.rejection_statuses
         self._renewable = auth.static_token() is None
 
@@ -282,9 +349,7 @@ class SessionManager:
         a ``with_options()`` view's timeout, retry policy and rate limiting.
         """
         method = method.upper()
-        url = self._url(path if path_params is None else path.format_map(
-            {name: path_param(name, value) for name, value in path_params.items()}
-        ))
+        url = self._url(path if path_params is None else _filled(path, path_params))
         request = Request(method, url, route=path, params=params, json=json, data=data,
                           headers=headers, idempotent=idempotent, options=options)
         return await self._send(request, authenticate)
@@ -311,9 +376,7 @@ class SessionManager:
         timeout bounds the wait for the head, then each read, not the whole download.
         """
         method = method.upper()
-        url = self._url(path if path_params is None else path.format_map(
-            {name: path_param(name, value) for name, value in path_params.items()}
-        ))
+        url = self._url(path if path_params is None else _filled(path, path_params))
         request = Request(method, url, route=path, params=params, json=json, data=data,
                           headers=headers, idempotent=idempotent, options=options, stream=True)
         answer = StreamingResponse(await self._send(request, True))
@@ -364,7 +427,7 @@ class SessionManager:
             logger.warning("vendorkit: %s logout on close failed: %s", self.auth.vendor,
                            self._redactor()(str(exc)) or type(exc).__name__)
         finally:
-            self._semaphore = None
+            self._slots = None
             await self.transport.aclose()
 
     async def __aenter__(self) -> SessionManager:
@@ -386,8 +449,6 @@ class SessionManager:
         refresh or another caller's login crossing a mass revocation). A rejection that a
         new token cannot cure is returned as it is (``TokenManager.judge``)."""
         send = self._send_api
-        if request.options is not None and request.options.rate_limit is False:
-            send = self._send_authenticated
         response, sent = await self._send_handling_retries(request, send)
         if sent is None or response.status not in self._rejection_statuses or not self._renewable:
             return response
@@ -446,44 +507,73 @@ class SessionManager:
                     continue
             return exchange
 
+    def _send_api(self, request: Request, retry: RetryState) -> Awaitable[Exchange]:
+        """One attempt of an API call: through the rate-limit layer while the limiter is
+        engaged (a plain function: the attempt awaits no extra coroutine)."""
+        limiter = self.limiter
+        if limiter is not None and limiter.engaged and request.rate_limited:
+            return self._send_rate_limited(request, retry)
+        # No limiter, or an adaptive one never throttled (acquire() would return 0.0 at
+        # once): skip the layer; _send_authenticated still teaches it every answer.
+        return self._send_authenticated(request, retry)
+
     async def _send_rate_limited(self, request: Request, retry: RetryState) -> Exchange:
-        """A permit for the credential before the attempt (free until the server first
-        throttles, with the adaptive default); every answer teaches the limiter."""
+        """A permit for the credential before the attempt (only while the limiter is
+        engaged: with the adaptive default, once the server has throttled)."""
         limiter = self.limiter
         assert limiter is not None  # this layer is in the pipeline only with a limiter
-        if limiter.engaged:
-            waited = await limiter.acquire()
-            if waited > 0:
-                self.events.emit("wait", method=request.method, route=request.route,
-                                 attempt=retry.attempt, delay=waited)
-        exchange = await self._send_authenticated(request, retry)
-        response = exchange[0]
-        limiter.on_response(response.status, response.headers)
-        if response.status == 429:
-            self.events.emit("rate_limited", method=request.method, route=request.route,
-                             status=429, attempt=retry.attempt)
-        return exchange
+        if self.tokens.cached() is None:
+            # A permit is for sending now: a call that must wait for a login takes it after
+            # the login, or all the permits due meanwhile would go at once.
+            await self.tokens.get(self._login_transport)
+        waited = await limiter.acquire()
+        if waited > 0:
+            self.events.emit("wait", method=request.method, route=request.route,
+                             attempt=retry.attempt, delay=waited)
+        return await self._send_authenticated(request, retry)
 
     def _limiter_paused(self) -> bool:
         return self.limiter is not None and self.limiter.paused_for > 0
 
     async def _send_authenticated(self, request: Request, retry: RetryState) -> Exchange:
         """One attempt of an API call: a concurrency slot first, then the token, so no call
-        holds a token while it queues for a connection (it could expire meanwhile)."""
+        holds a token while it queues for a connection (it could expire meanwhile). Every
+        answer then teaches the rate limiter (here, not in its layer: see ``_send_api``)."""
         tokens, auth = self.tokens, self.auth
-        async with self._slot():
+        loop = asyncio.get_running_loop()  # once a call: on 3.11 it costs a getpid()
+        slots = self._slots
+        if slots is None or slots.loop is not loop:
+            slots = self._slots = _Slots(loop, self.limits.concurrency or sys.maxsize)
+        waiter = slots.take()
+        if waiter is not None:
+            try:
+                await waiter
+            except BaseException:
+                slots.abandon(waiter)
+                raise
+        try:
             sent = tokens.cached() or await tokens.get(self._login_transport)
-            headers = {**self._headers, **request.headers} if request.headers else \
-                self._headers.copy()
-            headers[auth.header_name] = auth.header_value(sent)
-            response = await self._send_handling_redirects(request, headers, retry.attempt)
+            # The transport adds the session's headers (User-Agent, Accept...).
+            headers = {**request.headers, auth.header_name: auth.header_value(sent)} \
+                if request.headers else {auth.header_name: auth.header_value(sent)}
+            response = await self._send_handling_redirects(request, headers, retry.attempt,
+                                                           loop)
+        finally:
+            slots.release()
         status = response.status
         if status < 500 and status != 429 and status not in self._rejection_statuses:
             tokens.accepted(sent)
+        limiter = self.limiter
+        if limiter is not None and request.rate_limited:
+            limiter.on_response(status, response.headers)
+            if status == 429:
+                self.events.emit("rate_limited", method=request.method, route=request.route,
+                                 status=429, attempt=retry.attempt)
         return response, sent
 
     async def _send_handling_redirects(
-        self, request: Request, headers: Mapping[str, str], attempt: int
+        self, request: Request, headers: Mapping[str, str], attempt: int,
+        loop: asyncio.AbstractEventLoop,
     ) -> Response:
         """One attempt, following redirects only within the vendor's origin (scheme, host
         and port: never to http, never to another host, with the token or anything else)."""
@@ -492,7 +582,7 @@ class SessionManager:
         for _ in range(_MAX_REDIRECTS + 1):
             response = await self.transport.send(
                 method, url, params=params, json=request.json, data=body, headers=headers,
-                http_timeout=request.http_timeout, stream=request.stream,
+                http_timeout=request.http_timeout, stream=request.stream, loop=loop,
             )
             self._count_request(request, response, attempt)
             if response.status not in _REDIRECTS or "Location" not in response.headers:
@@ -508,10 +598,9 @@ class SessionManager:
     async def _send_unauthenticated(self, request: Request, retry: RetryState) -> Exchange:
         """One attempt of a login, refresh or logout: no slot, no token handling, and a
         redirect is refused, never followed (it would re-send the credentials)."""
-        headers = {**self._headers, **request.headers} if request.headers else self._headers
         response = await self.transport.send(
             request.method, request.url, params=request.params, json=request.json,
-            data=request.body(), headers=headers,
+            data=request.body(), headers=request.headers,
         )
         self._count_request(request, response, retry.attempt)
         if response.status in _REDIRECTS:
@@ -528,15 +617,6 @@ class SessionManager:
                         status=response.status, attempt=attempt, elapsed=response.elapsed)
         else:
             events.count("request")
-
-    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """The running loop's concurrency semaphore (created in that loop), or no limit."""
-        loop = asyncio.get_running_loop()
-        current = self._semaphore
-        if current is None or current[0] is not loop:
-            limit = self.limits.concurrency
-            current = self._semaphore = (loop, asyncio.Semaphore(limit) if limit else None)
-        return current[1] or _NO_LIMIT
 
     def _url(self, path: str, *, endpoint: bool = False) -> str:
         """An absolute URL for ``path``. API calls stay below the base URL's origin (an

@@ -74,15 +74,21 @@ class CallRecord:
         self.instrumentation.on_event(self, event)
 
 
+#: Where the API keeps the providers an application sets (None: none set yet).
+_METRICS_STATE = getattr(_metrics, "_internal", None)
+
+
+def _none_set() -> bool:
+    """Whether no provider is set, read from the API's module globals: its getters consult
+    os.environ (and raise and catch a KeyError) on every call, ~7 us under load."""
+    return (getattr(_trace, "_TRACER_PROVIDER", True) is None
+            and getattr(_METRICS_STATE, "_METER_PROVIDER", True) is None
+            and not _PROVIDER_FROM_ENVIRONMENT)
+
+
 def _provider_set() -> tuple[bool, bool]:
     """(tracing, metrics): whether the application set a real provider for each."""
-    if _trace is None:
-        return False, False
-    # The common case, no provider set, read from the API's module globals: its getters
-    # consult os.environ (and raise and catch a KeyError) on every call, ~7 us under load.
-    if (getattr(_trace, "_TRACER_PROVIDER", True) is None
-            and getattr(getattr(_metrics, "_internal", None), "_METER_PROVIDER", True) is None
-            and not _PROVIDER_FROM_ENVIRONMENT):
+    if _trace is None or _none_set():
         return False, False
     unset = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
     tracing = not isinstance(_trace.get_tracer_provider(), unset)
@@ -106,6 +112,8 @@ class Instrumentation:
     def active(self) -> bool:
         """Whether a provider is set now (checked per call: an application may set one
         after building its clients)."""
+        if _none_set():  # the common case, without building the pair below
+            return False
         tracing, metering = _provider_set()
         if not (tracing or metering):
             return False

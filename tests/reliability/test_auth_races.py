@@ -38,14 +38,14 @@ from .support import (
 async def test_token_revoked_with_500_calls_in_flight_costs_one_login_and_no_call(
     lab: Lab, vendor: str
 ) -> None:
-    sandbox, client, probe = await lab.started(vendor)  # 100 connections, 99 call slots
-    slots = 99  # one connection stays free for logins and logouts
+    sandbox, client, probe = await lab.started(vendor)  # 100 call slots, 101 connections
+    slots = 100  # one more connection stays free for logins and logouts
     await probe.call(client)
     counters = sandbox.state.counters
     sandbox.state.faults.latency = 0.5  # the server holds each request before checking it
 
     calls = [asyncio.ensure_future(probe.call(client)) for _ in range(500)]
-    # 99 calls are held by the server with the token; 401 wait for a slot, token-less.
+    # 100 calls are held by the server with the token; 400 wait for a slot, token-less.
     await until(lambda: counters.requests[probe.route] >= 1 + slots)
     sandbox.state.revoke_all_tokens()
     sandbox.state.faults.latency = 0.0

@@ -55,20 +55,21 @@ __all__ = [
 
 #: Adaptive rate, slow start: from the first estimate (a lower bound, see ratelimit) the
 #: rate doubles every this many seconds until the next throttle ...
-SLOW_START_DOUBLING = 0.15
-#: ... which overshoots the server's rate: this share of the rate then is taken as the
-#: peak (later, the peak is the rate throttled). Being a guess, it is probed quickly:
+SLOW_START_DOUBLING = 0.3
+#: ... whose rate of the permits then answered, times this, is taken as the peak (later,
+#: ``PLATEAU`` times the rate throttled). Being a guess, it is probed quickly:
 #: ``PROBE_STEP`` above the plateau after ``SLOW_START_PROBE_TIME`` s.
 SLOW_START_BETA = 0.6
-SLOW_START_PROBE_TIME = 2.0
-#: After a throttle the rate drops to ``BETA * peak`` (multiplicative decrease) and climbs
-#: along a cubic to ``PLATEAU * peak`` in ``CUBIC_RECOVERY`` s (a throttle at or below the
-#: plateau lowers the peak to ``PLATEAU`` times that rate); then it probes above the
+SLOW_START_PROBE_TIME = 5.0
+#: After a throttle the rate drops to ``BETA * peak`` (multiplicative decrease, shallow:
+#: the server's pause has drained what was in flight) and climbs along a cubic to
+#: ``PLATEAU * peak`` in ``CUBIC_RECOVERY`` s (a later throttle, on the plateau or above
+#: it, makes ``PLATEAU`` times its rate the peak); then it probes above the
 #: plateau, slowly: ``PROBE_STEP`` higher after ``PROBE_TIME`` s, and as a cubic, so
 #: faster after that (CUBIC, as TCP and botocore's adaptive mode, with a slower probe:
 #: each probe that finds the limit costs a pause the server sets, a second or more).
-BETA = 0.5
-PLATEAU = 0.95
+BETA = 0.9
+PLATEAU = 0.9
 CUBIC_RECOVERY = 1.0
 PROBE_STEP = 0.1
 PROBE_TIME = 10.0
@@ -208,12 +209,8 @@ def throttle(state: QuotaState, now: float, report: Report, adaptive: bool) -> N
         # earlier (as far ahead as the state has reserved).
         current = adaptive_rate(state, now - min(max(state.tat - now, 0.0), RESERVE_AHEAD))
         starting = state.peak <= 0
-        if starting:
-            peak = current * SLOW_START_BETA
-        elif current <= PLATEAU * state.peak * (1 + PROBE_STEP / 2):
-            peak = current * PLATEAU  # throttled on the plateau: it was above the limit
-        else:
-            peak = current  # throttled while probing above the plateau: the limit is here
+        # Later, on the plateau or probing: the limit is below the rate throttled.
+        peak = current * (SLOW_START_BETA if starting else PLATEAU)
         state.peak = max(MIN_RATE, peak)
         state.probe = SLOW_START_PROBE_TIME if starting else PROBE_TIME
         state.rate = max(MIN_RATE, BETA * state.peak)
@@ -419,10 +416,8 @@ if adaptive and r_throttled then
     local peak
     if S.peak <= 0 then
       peak = current * C.SS_BETA; S.probe = C.SS_PROBE
-    elseif current <= C.PLATEAU * S.peak * (1 + C.PROBE_STEP / 2) then
-      peak = current * C.PLATEAU; S.probe = C.PROBE
     else
-      peak = current; S.probe = C.PROBE
+      peak = current * C.PLATEAU; S.probe = C.PROBE
     end
     S.peak = math.max(C.MIN_RATE, peak)
     S.rate = math.max(C.MIN_RATE, C.BETA * S.peak)
