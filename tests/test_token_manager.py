@@ -237,6 +237,47 @@ async def test_stale_401_does_not_discard_newer_token(
     assert (await manager.request("GET", "/data")).json()["generation"] == 2
 
 
+async def test_a_replay_refused_because_a_renewal_replaced_its_token_is_renewed_again(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager("json")
+    await manager.login()
+    toy.revoke_all_tokens()
+    call = asyncio.create_task(manager.request("GET", "/data", params={"delay": 0.3}))
+    await toy.arrivals("GET /data", 2)  # refused, renewed; the replay is held by the server
+    toy.revoke_all_tokens()
+    renewed = await manager.login()  # meanwhile another renewal replaces the replay's token
+
+    response = await call  # the replay's 401 names a token no longer held
+
+    assert response.status == 200
+    assert response.json()["generation"] == 3  # sent with the token of the third login
+    assert manager.token == renewed
+    assert toy.counters.requests["GET /data"] == 3  # one more replay, not a lost call
+    assert toy.counters.logins == 3
+
+
+async def test_a_cure_token_killed_by_a_refresh_in_flight_is_renewed_not_final(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    toy.token_lifetime = 2.0  # advisory window from 1.0 s (half), mandatory from 1.5 s
+    toy.refresh_revokes_access = True  # as Wokelo's server (DOT) does, before it answers
+    toy.refresh_delay = 0.3
+    manager = make_manager("oauth2")
+    first = await manager.get_token()
+    toy.revoke_all_tokens()
+    cure = await manager.tokens.reject(manager._login_transport, first, status=401)
+    await asyncio.sleep(1.1)  # the cure, never accepted yet, enters its advisory window
+    assert await manager.tokens.get(manager._login_transport) is cure  # a refresh starts
+    await asyncio.sleep(0.1)  # the server has revoked the cure; its answer is on the way
+
+    response = await manager.request("GET", "/data")  # sent with the cure: 401
+
+    assert response.status == 200  # renewed and replayed, not a final rejection
+    assert toy.counters.refreshes == 1 and toy.counters.rejected >= 1
+    assert manager.token is not None and manager.token != cure
+
+
 # --- any refusal of a refresh token falls back to one login ---------------------------------
 
 REFRESH_REFUSALS = [

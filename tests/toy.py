@@ -98,6 +98,8 @@ class Toy:
         #: Seconds a login / a refresh takes, to widen races.
         self.login_delay = 0.0
         self.refresh_delay = 0.0
+        #: A refresh revokes the access token it replaces as it starts (Django OAuth Toolkit).
+        self.refresh_revokes_access = False
         #: Error bodies of failed logins and refreshes quote what was sent (secrets too).
         self.echo_credentials = False
         #: Listing size behind GET /users.
@@ -311,6 +313,7 @@ class Toy:
                 return self._refused(status, error, sent)
             self.counters.refreshes += 1
             old.refresh_token = ""  # rotation: a refresh token works once
+            old.revoked = old.revoked or self.refresh_revokes_access
             await asyncio.sleep(self.refresh_delay)
             return self._token_answer(self._issue(), oauth=True)
         return web.json_response({"error": "unsupported_grant_type"}, status=400)

@@ -71,6 +71,8 @@ logger = logging.getLogger("vendorkit")
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
+#: Renewals of the token for one call, at most (see ``_send_handling_auth``).
+_MAX_RENEWALS = 3
 
 #: One attempt's outcome: the answer, and the token it carried (None: no token).
 Exchange = tuple[Response, Token | None]
@@ -445,24 +447,28 @@ class SessionManager:
 
     async def _send_handling_auth(self, request: Request) -> Response:
         """A token the server rejects is invalidated, renewed once and the call replayed;
-        renewed twice when the replay carried a token obtained before the rejection (a
-        refresh or another caller's login crossing a mass revocation). A rejection that a
-        new token cannot cure is returned as it is (``TokenManager.judge``)."""
-        send = self._send_api
+        renewed again (up to ``_MAX_RENEWALS`` in all) when the replay carried a token
+        obtained before the rejection (a refresh or another caller's login crossing a mass
+        revocation) or one replaced since. A rejection that a new token cannot cure is
+        returned as it is (``TokenManager.judge``)."""
+        send, tokens = self._send_api, self.tokens
         response, sent = await self._send_handling_retries(request, send)
-        if sent is None or response.status not in self._rejection_statuses or not self._renewable:
-            return response
-        held = self.tokens.held()
-        if self.tokens.judge(sent, status=response.status) == "final":
-            return response
-        await self._reauth(request, response.status, sent)
-        response, sent = await self._send_handling_retries(request, send)
-        if (sent is not None and response.status in self._rejection_statuses
-                and self.tokens.obtained_before(held, sent)
-                and self.tokens.judge(sent, status=response.status) != "final"):
-            # Refused again with a token held before the first rejection: whatever the
-            # server accepted meanwhile, only a new token can tell (a revocation, an
-            # expiry the answer did not state). One login, one last replay.
+        held = None
+        for _ in range(_MAX_RENEWALS):
+            if (sent is None or response.status not in self._rejection_statuses
+                    or not self._renewable):
+                return response
+            # Refused again after a renewal: worth another only with a token held before
+            # the last rejection (a revocation, an expiry the answer did not state), or one
+            # a renewal has replaced since (a refresh that revokes the token it replaces,
+            # while the replay waited for its permit). A server refusing fresh tokens gets
+            # one renewal per call, not a loop.
+            if held is not None and not (tokens.obtained_before(held, sent)
+                                         or tokens.superseded(sent)):
+                return response
+            if tokens.judge(sent, status=response.status) == "final":
+                return response
+            held = tokens.held()
             await self._reauth(request, response.status, sent)
             response, sent = await self._send_handling_retries(request, send)
         return response

@@ -154,15 +154,28 @@ class TokenManager:
         """What to do about the server's rejection of ``sent`` with ``status``:
         ``"final"`` when a new token cannot cure it (``sent`` was obtained because of an
         earlier rejection with this status, is still the one held, has not been accepted
-        since, and is far from its expiry), else ``"renew"``: log in again (:meth:`reject`)
-        and replay."""
+        since, is far from its expiry, and no renewal is in flight), else ``"renew"``: log
+        in again (:meth:`reject`) and replay. A renewal in flight may be what killed
+        ``sent``: a refresh that revokes the access token it replaces (Django OAuth
+        Toolkit's, Wokelo's) does so before its answer arrives."""
         if self._static is not None:
             return "final"
         cure = self._cure
         if (cure is not None and cure[1] == status and same_token(cure[0], sent)
-                and same_token(self._token, sent) and self._clock() < self._mandatory_at):
+                and same_token(self._token, sent) and self._clock() < self._mandatory_at
+                and not self._renewing()):
             return "final"
         return "renew"
+
+    def superseded(self, sent: Token) -> bool:
+        """Whether ``sent`` is no longer the token held, or a renewal is in flight: its
+        rejection may be the renewal's doing (a refresh that revokes the access token it
+        replaces), not a server refusing fresh tokens."""
+        return not same_token(self._token, sent) or self._renewing()
+
+    def _renewing(self) -> bool:
+        flight = self._flight
+        return flight is not None and self._flight_loop is _running_loop() and not flight.done()
 
     async def reject(self, transport: AuthTransport, sent: Token, *, status: int) -> Token:
         """The server refused ``sent`` with ``status`` and :meth:`judge` said ``"renew"``:
