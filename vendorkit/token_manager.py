@@ -130,10 +130,7 @@ class TokenManager:
 
     def held(self) -> HeldTokens:
         """What is held now, to ask :meth:`obtained_before` about a later replay."""
-        flight = self._flight
-        if flight is not None and (self._flight_loop is not _running_loop() or flight.done()):
-            flight = None
-        return HeldTokens(self._token, flight)
+        return HeldTokens(self._token, self._running_flight())
 
     def obtained_before(self, held: HeldTokens, candidate: Token) -> bool:
         """Whether ``candidate`` is ``held``'s token or the one its running flight returned.
@@ -163,7 +160,7 @@ class TokenManager:
         cure = self._cure
         if (cure is not None and cure[1] == status and same_token(cure[0], sent)
                 and same_token(self._token, sent) and self._clock() < self._mandatory_at
-                and not self._renewing()):
+                and self._running_flight() is None):
             return "final"
         return "renew"
 
@@ -171,11 +168,14 @@ class TokenManager:
         """Whether ``sent`` is no longer the token held, or a renewal is in flight: its
         rejection may be the renewal's doing (a refresh that revokes the access token it
         replaces), not a server refusing fresh tokens."""
-        return not same_token(self._token, sent) or self._renewing()
+        return not same_token(self._token, sent) or self._running_flight() is not None
 
-    def _renewing(self) -> bool:
+    def _running_flight(self) -> asyncio.Task[Token] | None:
+        """The login or refresh running in this event loop, if any."""
         flight = self._flight
-        return flight is not None and self._flight_loop is _running_loop() and not flight.done()
+        if flight is not None and self._flight_loop is _running_loop() and not flight.done():
+            return flight
+        return None
 
     async def reject(self, transport: AuthTransport, sent: Token, *, status: int) -> Token:
         """The server refused ``sent`` with ``status`` and :meth:`judge` said ``"renew"``:
@@ -223,8 +223,8 @@ class TokenManager:
     async def _settle(self) -> None:
         """Wait for the login or refresh running in this loop, if any, whatever its outcome
         (a failure is for its own callers to see)."""
-        flight = self._flight
-        if flight is not None and self._flight_loop is _running_loop() and not flight.done():
+        flight = self._running_flight()
+        if flight is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(flight)
 
@@ -239,10 +239,10 @@ class TokenManager:
         self, transport: AuthTransport, *, stale: Token | None, reason: str | None
     ) -> asyncio.Task[Token]:
         """The running flight, or a new one. ``reason`` forces a login; None allows a refresh."""
-        loop = asyncio.get_running_loop()
-        flight = self._flight
-        if flight is not None and self._flight_loop is loop and not flight.done():
+        flight = self._running_flight()
+        if flight is not None:
             return flight
+        loop = asyncio.get_running_loop()
         flight = loop.create_task(self._obtain(transport, stale, reason))
         flight.add_done_callback(self._flight_done)
         self._flight, self._flight_loop = flight, loop

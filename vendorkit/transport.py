@@ -260,10 +260,7 @@ class HTTPTransport:
             return await self.open(method, url, params=params, json=json, data=data,
                                    headers=headers, http_timeout=http_timeout)
         http_session = self.http_session(loop)
-        if self._external is not None:
-            headers = self._with_defaults(headers)
-        target, query = _request_url(url, params)
-        proxy = None if self._proxies is None else self._proxies.for_url(url)
+        target, query, headers, proxy = self._addressed(url, params, headers)
         started = time.perf_counter()
         try:
             async with http_session.request(
@@ -300,10 +297,7 @@ class HTTPTransport:
         the connection until its reader releases it. Any other answer is read whole (as by
         :meth:`send`), so retries, re-auth and errors treat it as they treat any answer."""
         http_session = self.http_session()
-        if self._external is not None:
-            headers = self._with_defaults(headers)
-        target, query = _request_url(url, params)
-        proxy = None if self._proxies is None else self._proxies.for_url(url)
+        target, query, headers, proxy = self._addressed(url, params, headers)
         started = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         try:
@@ -329,12 +323,22 @@ class HTTPTransport:
                 resp.release()
         raise error  # outside the except clause, for the reason send() gives
 
-    def _with_defaults(self, headers: Mapping[str, str] | None) -> Mapping[str, str]:
-        """A request's headers over the transport's, for a passed-in aiohttp session."""
-        merged = CIMultiDict(self._headers)
-        if headers:
-            merged.update(headers)
-        return merged
+    def _addressed(
+        self, url: str, params: Mapping[str, str | int | float] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[URL | str, Mapping[str, str | int | float] | None, Mapping[str, str] | None,
+               URL | None]:
+        """What aiohttp is handed for ``url``: the target and query (``_request_url``), the
+        headers (over the transport's, for a passed-in aiohttp session, whose own default
+        headers are not ours) and the proxy."""
+        if self._external is not None:
+            merged = CIMultiDict(self._headers)
+            if headers:
+                merged.update(headers)
+            headers = merged
+        target, query = _request_url(url, params)
+        proxy = None if self._proxies is None else self._proxies.for_url(url)
+        return target, query, headers, proxy
 
     async def _read_capped(
         self, resp: aiohttp.ClientResponse, method: str, url: str
