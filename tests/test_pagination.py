@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from tests.toy import Toy
 from vendorkit import Page, Paginator, ResponseParseError, SessionManager
 from vendorkit.models import key, model
 from vendorkit.pagination import parse_page
+from vendorkit.sandbox import serve_app
 
 
 @model
@@ -209,23 +211,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def listing() -> AsyncIterator[StartListing]:
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(count: int, **options: Any) -> Listing:
-        server = Listing(count, **options)
-        app = web.Application()
-        app.router.add_get("/users", server.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        return server
+        async def start(count: int, **options: Any) -> Listing:
+            server = Listing(count, **options)
+            app = web.Application()
+            app.router.add_get("/users", server.handle)
+            server.base_url = await stack.enter_async_context(serve_app(app))
+            return server
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 @pytest.mark.parametrize("style", ["cloudcx", "silent", "spring"])

@@ -42,11 +42,6 @@ pytestmark = [
         reason="tinyproxy is not installed (apt-get install -y tinyproxy): no proxy to test "
                "through",
     ),
-    # Flaky, not understood: now and then a socket the in-process toy server accepted from
-    # tinyproxy (laddr the toy's port) is collected unclosed after the toy stopped, and -W
-    # error turns that into a failure. The client's own leaks are covered elsewhere
-    # (every other module runs with unraisable warnings as errors).
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

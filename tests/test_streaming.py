@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import os
 import secrets
@@ -32,6 +33,7 @@ from vendorkit import (
     TransportError,
 )
 from vendorkit.client import VendorClient
+from vendorkit.sandbox import serve_app
 
 USERNAME, PASSWORD = "exporter", "export-password-Vb3n"
 MB = 1024 * 1024
@@ -56,7 +58,7 @@ class ExportServer:
         #: Close the connection after sending this many bytes of an export.
         self.drop_after: int | None = None
         self.base_url = ""
-        self._runner: web.AppRunner | None = None
+        self._serving = contextlib.AsyncExitStack()
 
     async def start(self) -> ExportServer:
         app = web.Application()
@@ -66,15 +68,13 @@ class ExportServer:
             web.get("/lines", self._lines),
             web.get("/small", self._small),
         ])
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.base_url = await self._serving.enter_async_context(
+            serve_app(app, shutdown_timeout=0.5)
+        )
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._serving.aclose()
 
     def revoke_all_tokens(self) -> None:
         self.tokens.clear()

@@ -35,6 +35,7 @@ import attrs
 from aiohttp import web
 
 from vendorkit import JSONLogin, OAuth2PasswordGrant
+from vendorkit.sandbox import serve_app
 
 USERNAME = "toy-user"
 PASSWORD = "toy-password-Zq8vXk2Lw9"
@@ -113,7 +114,7 @@ class Toy:
         )
         self._grants: list[Grant] = []
         self._watches: list[tuple[str, int, asyncio.Event]] = []
-        self._runner: web.AppRunner | None = None
+        self._serving = contextlib.AsyncExitStack()
         self.base_url = ""
 
     # --- knobs ------------------------------------------------------------------------
@@ -175,20 +176,14 @@ class Toy:
             web.get("/users", self._users),
             web.post("/echo", self._echo),
         ])
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
-        await site.start()
-        server = site._server
-        assert server is not None
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{bound}"
+        self._serving = contextlib.AsyncExitStack()
+        self.base_url = await self._serving.enter_async_context(
+            serve_app(app, port=port, shutdown_timeout=0.5)
+        )
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._serving.aclose()
 
     # --- plumbing ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from vendorkit import (
     TimeoutError,
     VendorkitError,
 )
+from vendorkit.sandbox import serve_app
 
 API_KEY = "vk-api-key-Zq8Lm2Xw5Rt9"
 
@@ -34,14 +35,8 @@ API_KEY = "vk-api-key-Zq8Lm2Xw5Rt9"
 @contextlib.asynccontextmanager
 async def _serving(app: web.Application) -> AsyncIterator[int]:
     """Serve ``app`` on 127.0.0.1 on a free port (yielded) until the block ends."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield int(base_url.rsplit(":", 1)[1])
 
 
 @attrs.define

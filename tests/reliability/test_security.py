@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 import vendorkit
 from vendorkit import ConfigurationError
-from vendorkit.sandbox import DEFAULT_CREDENTIALS, SandboxState
+from vendorkit.sandbox import DEFAULT_CREDENTIALS, SandboxState, serve_app
 from vendorkit.sandbox._core import vendor_spec
 
 from .support import FAST_RETRY, PROBES, VENDORS, client_class
@@ -47,14 +46,8 @@ async def serve_tls(vendor: str, cert: Path, key: Path) -> AsyncIterator[tuple[S
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    runner = web.AppRunner(spec.make_app(state), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
-        base_url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+    async with serve_app(spec.make_app(state), ssl_context=context) as base_url:
         yield state, spec.client_kwargs(base_url, dict(spec.credentials))
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

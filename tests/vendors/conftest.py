@@ -7,6 +7,7 @@ so these tests also exercise what users get.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -17,7 +18,7 @@ import attrs
 import pytest
 from aiohttp import web
 
-from vendorkit import Token
+from vendorkit import Token, sandbox
 
 #: What the recording server answers: a status and a JSON body, or a function of the request.
 Answer = tuple[int, Any] | Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,19 +94,12 @@ async def raw_http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
     """``base_url = await serve_app(app)``: run an aiohttp app on 127.0.0.1 for the test."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def serve(app: web.Application) -> str:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async def serve(app: web.Application) -> str:
+            return await stack.enter_async_context(sandbox.serve_app(app))
 
-    yield serve
-    for runner in reversed(runners):
-        await runner.cleanup()
+        yield serve
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from vendorkit.sandbox._core import (
     parse_variant,
     serve,
     serve_all,
+    serve_app,
     variant_pairs,
     variants_of,
     vendor_spec,
@@ -41,6 +42,7 @@ __all__ = [
     "parse_variant",
     "serve",
     "serve_all",
+    "serve_app",
     "variant_pairs",
     "variants_of",
 ]

@@ -28,6 +28,10 @@ from ._variants import TokenStyle, Variant, merge_settings, variant_names
 #: Variants chosen per vendor: one name or several.
 Selection = Mapping[str, str | Iterable[str]]
 
+#: Event-loop iterations a late accept needs to reach aiohttp (the accept task, then
+#: ``connection_made``), with one to spare.
+_LATE_ACCEPT_ITERATIONS = 3
+
 
 def _base_url_kwargs(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
     return {"base_url": base_url, **credentials}
@@ -94,6 +98,50 @@ class RunningSandbox:
     client_kwargs: dict[str, str] = attrs.field(repr=False)
 
 
+def _transports(server: web.Server | None) -> list[asyncio.Transport]:
+    """The transports of the connections ``server`` holds now."""
+    connections = server.connections if server is not None else []
+    return [handler.transport for handler in connections if handler.transport is not None]
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: web.Application,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT,
+    backlog: int = 1024,
+) -> AsyncIterator[str]:
+    """Run any aiohttp ``app`` on ``host:port`` (0: a free port); yields its base URL.
+
+    ``backlog`` is deep enough for a thousand clients connecting at once (aiohttp's 128
+    drops SYNs, and each costs a one-second retransmit).
+
+    On the way out every connection is closed at once, so that none is collected unclosed
+    (a ResourceWarning in whatever test runs next): aiohttp closes each one gracefully,
+    but a TLS connection then waits up to 30 s for the peer's close_notify, and one whose
+    accept was under way as the server stopped registers an iteration or two after
+    aiohttp's cleanup. What is still open then is aborted.
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    server = runner.server
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=backlog).start()
+        scheme = "http" if ssl_context is None else "https"
+        bound_port = runner.addresses[0][1]
+        yield f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound_port}"
+    finally:
+        transports = _transports(server)
+        await runner.cleanup()
+        for _ in range(_LATE_ACCEPT_ITERATIONS):
+            await asyncio.sleep(0)
+        for transport in (*transports, *_transports(server)):
+            transport.abort()
+
+
 @contextlib.asynccontextmanager
 async def serve(
     vendor: str,
@@ -132,17 +180,10 @@ async def serve(
         variants=names,
     )
     state.quota = quota
-    runner = web.AppRunner(spec.make_app(state), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-        bound_port = runner.addresses[0][1]
-        scheme = "http" if ssl_context is None else "https"
-        base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound_port}"
+    async with serve_app(spec.make_app(state), host=host, port=port,
+                         ssl_context=ssl_context) as base_url:
         kwargs = spec.client_kwargs(base_url, dict(creds))
         yield RunningSandbox(vendor, base_url, state, dict(creds), kwargs)
-    finally:
-        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
