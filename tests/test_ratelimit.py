@@ -342,10 +342,11 @@ async def test_an_adaptive_limiter_learns_the_quota_of_a_real_server_and_stops_h
     print(f"adaptive on 100/s: {len(statuses)} requests, {limit.throttles} throttled, "
           f"late: {admitted} ok / {len(late) - admitted} 429, rate {limit.rate}")
     # Bounds wide enough for a loaded 2-core CI machine, narrow enough to catch a limiter
-    # that never learns (rate None or far off) or keeps hitting the quota.
+    # that never learns (rate None or far off), settles far below the quota (it settled at
+    # 57/s with a slow start's peak taken at 0.6; 89/s now, idle) or keeps hitting it.
     assert limit.throttles >= 1  # it was throttled: 20 at once beyond a burst of 5
-    assert limit.rate is not None and 25 <= limit.rate <= 150
-    assert admitted >= 0.35 * 100 * 2.5  # a good share of the quota in the last 2.5 s ...
+    assert limit.rate is not None and 50 <= limit.rate <= 110
+    assert admitted >= 0.5 * 100 * 2.5  # most of the quota in the last 2.5 s ...
     assert len(late) - admitted <= 0.1 * len(late)  # ... and hardly throttled any more
 
 

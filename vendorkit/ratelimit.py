@@ -46,15 +46,16 @@ one rate for the credential, shared by the fleet; constants in :mod:`vendorkit.s
    its first one, at least ``ESTIMATE_WINDOW``, 0.25 s, so that a burst the server allows
    does not read as a rate); the fleet's rate starts at the sum of those reports, a lower
    bound, and doubles every 0.3 s once the pause is over.
-3. The next 429 ends the slow start, which overshoots: the peak is taken as 0.6 times the
-   rate of the permits then answered (those reserved up to 0.25 s before).
+3. The next 429 ends the slow start: the peak is taken as 0.95 times the rate of the
+   permits then answered (those reserved up to 0.25 s before). The slow start grows the
+   rate smoothly, so it crosses the limit by little before the server's burst runs out.
 4. After every throttle the rate drops to 0.9 times the peak, climbs back along a cubic to
-   a plateau at 0.9 times the peak in 1 s, then probes above it: 10% higher after 5 s
-   when the peak came from a slow start (a guess), after 10 s otherwise (each probe that
-   finds the limit costs a pause the server sets, a whole second or more, so probing is
-   slow). A later throttle, on the plateau or probing, makes 0.9 times its rate the
-   peak. The decrease is shallower than TCP's half: the server's pause has already
-   drained what was in flight, and a second of it costs more than any overshoot.
+   a plateau at 0.9 times the peak in 1 s, then probes above it: 10% higher after 10 s
+   (each probe that finds the limit costs a pause the server sets, a whole second or
+   more, so probing is slow). A later throttle, on the plateau or probing, makes 0.9
+   times its rate the peak. The decrease is shallower than TCP's half: the server's
+   pause has already drained what was in flight, and a second of it costs more than any
+   overshoot.
 5. The 429s of one episode, until its pause ends and at least 0.5 s, decrease once: the
    answers to calls already in flight say nothing new.
 6. The rate never exceeds twice the peak, nor twice what the credential actually sent
