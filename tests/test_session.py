@@ -465,6 +465,47 @@ async def test_sequential_calls_refused_403_with_a_valid_token_cost_at_most_two_
     assert after.json()["generation"] == 2
 
 
+async def test_refused_calls_between_accepted_ones_cost_at_most_two_logins(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager(auth=_forbidding(toy))
+    # A collector's mix: a customer this key may not read among readable ones. The token
+    # the server accepts in between does not make the next 403 worth a login again.
+    for index in range(15):
+        # The first refused call sends twice: its token, then the one its login brought.
+        refusals = 2 if index == 0 else 1
+        toy.answer_next(refusals, status=403, body={"message": "Forbidden for this customer"})
+        with pytest.raises(PermissionDeniedError):
+            await manager.request("GET", "/data")
+        assert (await manager.request("GET", "/data")).ok
+
+    assert toy.counters.logins == 2  # the first token, and the one that proved the 403 lasts
+    assert toy.counters.requests["GET /data"] == 31  # 15 refused + 1 replay + 15 accepted
+
+
+async def test_a_lasting_refusal_is_remembered_for_its_target_only(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    manager = make_manager(auth=_forbidding(toy))
+    forbidden, readable = {"customer": "c-forbidden"}, {"customer": "c-readable"}
+    toy.answer_next(2, status=403, body={"message": "Forbidden for this customer"})
+    with pytest.raises(PermissionDeniedError):
+        await manager.request("GET", "/data", params=forbidden)
+    assert toy.counters.logins == 2
+    assert (await manager.request("GET", "/data", params=readable)).ok  # the token is good
+
+    # Another customer's 403 may be the expired-token signal: it still earns a login.
+    toy.answer_next(1, status=403, body={"message": "Token expired"})
+    response = await manager.request("GET", "/data", params=readable)
+
+    assert response.json()["generation"] == 3
+    assert toy.counters.logins == 3
+    toy.answer_next(1, status=403, body={"message": "Forbidden for this customer"})
+    with pytest.raises(PermissionDeniedError):  # the forbidden one: final at once
+        await manager.request("GET", "/data", params=forbidden)
+    assert toy.counters.logins == 3
+
+
 async def test_concurrent_calls_refused_403_with_a_valid_token_cost_at_most_two_logins(
     toy: Toy, make_manager: MakeManager
 ) -> None:

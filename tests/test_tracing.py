@@ -56,6 +56,47 @@ async def test_a_call_with_a_login_and_one_503_retry_is_one_client_span_holding_
         assert secret not in exported
 
 
+async def test_a_refresh_a_429_wait_and_a_logout_show_as_spans_events_and_counters(
+    toy: Toy, make_manager: MakeManager,
+    otel: tuple[InMemorySpanExporter, InMemoryMetricReader],
+) -> None:
+    exporter, reader = otel
+    toy.token_lifetime = 1.0  # refresh windows: advisory 0.5 s, mandatory 0.25 s
+    manager = make_manager("oauth2", retry=RetryPolicy(base_delay=0.01))
+    await manager.request("GET", "/data")
+    await asyncio.sleep(0.8)  # in the mandatory window: the next call waits for a refresh
+    toy.answer_next(1, status=429, retry_after="1")
+    exporter.clear()
+
+    await manager.request("GET", "/data")
+    assert await manager.logout() is True
+
+    spans = exporter.get_finished_spans()
+    (call,) = [s for s in spans if s.name == "GET /data"]
+    # The refresh the call waited for, inside its span (the one-second pause may bring the
+    # new one-second token into its windows too: a second refresh, in the same span).
+    refreshes = [s for s in spans if s.name == "vendorkit.refresh"]
+    (logout,) = [s for s in spans if s.name == "vendorkit.logout"]
+    assert refreshes and all(s.parent is not None and s.parent.span_id == call.context.span_id
+                             for s in refreshes)
+    assert all(s.status.status_code != StatusCode.ERROR for s in refreshes)
+    assert logout.attributes is not None and logout.attributes["vendorkit.vendor"] == "toy"
+    events = [e.name for e in call.events]
+    assert "vendorkit.rate_limited" in events and "vendorkit.wait" in events, events
+    assert call.attributes is not None and call.attributes["vendorkit.attempts"] == 2
+
+    points = metric_points(reader)
+    assert {(p.attributes["outcome"], p.value) for p in points["vendorkit.refreshes"]} == {
+        ("ok", len(refreshes))}
+    assert {(p.attributes["outcome"], p.value) for p in points["vendorkit.logouts"]} == {
+        ("ok", 1)}
+    assert sum(p.value for p in points["vendorkit.rate_limited"]) == 1
+    assert sum(p.value for p in points["vendorkit.rate_limit.wait"]) >= 0.5
+    exported = json.dumps([s.to_json() for s in spans]) + str(points)
+    for secret in (PASSWORD, CLIENT_SECRET, *toy.issued):
+        assert secret not in exported
+
+
 async def test_a_failed_call_sets_error_type_and_an_error_status(
     toy: Toy, make_manager: MakeManager,
     otel: tuple[InMemorySpanExporter, InMemoryMetricReader],

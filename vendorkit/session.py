@@ -39,7 +39,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -67,6 +67,7 @@ from .urls import check_base_url, origin, path_param, same_origin
 __all__ = ["LoginTransport", "Request", "SessionManager"]
 
 logger = logging.getLogger("vendorkit")
+_T = TypeVar("_T")
 
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -120,6 +121,12 @@ class Request:
         )
         #: False for a ``with_options(rate_limit=False)`` view's calls.
         self.rate_limited = options is None or options.rate_limit is not False
+
+    def target(self) -> str:
+        """The method, URL and query: what a lasting refusal is remembered by."""
+        if not self.params:
+            return f"{self.method} {self.url}"
+        return f"{self.method} {self.url} {self.params!r}"
 
     def body(self) -> Any:
         """The body to hand aiohttp, built anew for each attempt (a FormData is single-use)."""
@@ -317,7 +324,7 @@ class SessionManager:
 
     async def login(self) -> Token:
         """Log in now, replacing any token held (single flight with concurrent logins)."""
-        return await self.tokens.login(self._login_transport)
+        return await self._operation(lambda: self.tokens.login(self._login_transport))
 
     async def get_token(self) -> Token:
         """A valid token, logging in or refreshing only if needed."""
@@ -326,7 +333,14 @@ class SessionManager:
     async def logout(self) -> bool:
         """Revoke the token at the server where the vendor supports it, and remove it from
         the token store, for every process sharing it. Returns whether a revocation was sent."""
-        return await self.tokens.logout(self._login_transport)
+        return await self._operation(lambda: self.tokens.logout(self._login_transport))
+
+    def _operation(self, run: Callable[[], Awaitable[_T]]) -> Awaitable[_T]:
+        """``run()``, outside any call, traced and counted by OpenTelemetry when active."""
+        instrumentation = self._instrumentation
+        if instrumentation is not None and instrumentation.active():
+            return instrumentation.operation(run)
+        return run()
 
     async def request(
         self,
@@ -423,7 +437,7 @@ class SessionManager:
                 self.tokens.forget()  # the fleet keeps the token; logout() revokes it for all
             elif self.tokens.token is not None:
                 await asyncio.wait_for(
-                    self.tokens.logout(self._login_transport), timeout=self.timeouts.logout
+                    self.logout(), timeout=self.timeouts.logout
                 )
         except Exception as exc:  # includes the builtin TimeoutError of wait_for
             logger.warning("vendorkit: %s logout on close failed: %s", self.auth.vendor,
@@ -465,8 +479,9 @@ class SessionManager:
             # one renewal per call, not a loop.
             if held is not None and not (tokens.obtained_before(held, sent)
                                          or tokens.superseded(sent)):
+                tokens.refused_lastingly(request.target(), response.status)
                 return response
-            if tokens.judge(sent, status=response.status) == "final":
+            if tokens.judge(sent, status=response.status, target=request.target()) == "final":
                 return response
             held = tokens.held()
             await self._reauth(request, response.status, sent)

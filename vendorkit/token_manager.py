@@ -55,6 +55,13 @@ _REFRESH_REFUSALS = frozenset({400, 401})
 
 Verdict = Literal["final", "renew"]
 
+#: A target (method, URL, query) refused again right after a renewal that its own refusal
+#: caused is refused for what it asks, not for the token (a customer this key may not
+#: read, among readable ones): for this long, its refusals with that status, with a token
+#: held and far from its expiry, are final. Remembered for at most this many targets.
+LASTING_REFUSAL_TTL = 300.0
+LASTING_REFUSALS_MAX = 1024
+
 
 @attrs.frozen(slots=True)
 class HeldTokens:
@@ -94,6 +101,8 @@ class TokenManager:
         #: The token obtained because the server rejected its predecessor with this status,
         #: until the server accepts it once.
         self._cure: tuple[Token, int] | None = None
+        #: (target, status) refused lastingly -> until when (see ``LASTING_REFUSAL_TTL``).
+        self._lasting: dict[tuple[str, int], float] = {}
 
     @property
     def token(self) -> Token | None:
@@ -147,22 +156,42 @@ class TokenManager:
             return False
         return flight.exception() is None and same_token(flight.result(), candidate)
 
-    def judge(self, sent: Token, *, status: int) -> Verdict:
-        """What to do about the server's rejection of ``sent`` with ``status``:
-        ``"final"`` when a new token cannot cure it (``sent`` was obtained because of an
-        earlier rejection with this status, is still the one held, has not been accepted
-        since, is far from its expiry, and no renewal is in flight), else ``"renew"``: log
-        in again (:meth:`reject`) and replay. A renewal in flight may be what killed
-        ``sent``: a refresh that revokes the access token it replaces (Django OAuth
-        Toolkit's, Wokelo's) does so before its answer arrives."""
+    def judge(self, sent: Token, *, status: int, target: str | None = None) -> Verdict:
+        """What to do about the server's rejection of ``sent`` with ``status`` (of a call
+        to ``target``): ``"final"`` when a new token cannot cure it, else ``"renew"``: log
+        in again (:meth:`reject`) and replay.
+
+        Final only for ``sent`` still held, far from its expiry, with no renewal in flight
+        (a renewal may be what killed it: a refresh that revokes the access token it
+        replaces, as Django OAuth Toolkit's and Wokelo's do, before its answer arrives),
+        and when either ``sent`` was obtained because of an earlier rejection with this
+        status and not accepted since (it may have been revoked since), or ``target`` has
+        lately proved to be refused whatever the token (:meth:`refused_lastingly`)."""
         if self._static is not None:
             return "final"
+        if (not same_token(self._token, sent) or self._clock() >= self._mandatory_at
+                or self._running_flight() is not None):
+            return "renew"
         cure = self._cure
-        if (cure is not None and cure[1] == status and same_token(cure[0], sent)
-                and same_token(self._token, sent) and self._clock() < self._mandatory_at
-                and self._running_flight() is None):
+        if cure is not None and cure[1] == status and same_token(cure[0], sent):
             return "final"
+        if target is not None and self._lasting:
+            until = self._lasting.get((target, status))
+            if until is not None:
+                if self._clock() < until:
+                    return "final"
+                del self._lasting[target, status]
         return "renew"
+
+    def refused_lastingly(self, target: str, status: int) -> None:
+        """``target`` was refused with ``status`` again right after the renewal its refusal
+        caused: for ``LASTING_REFUSAL_TTL`` s, its refusals with that status are final
+        (:meth:`judge`), so a forbidden resource among readable ones costs no login a call."""
+        lasting = self._lasting
+        lasting.pop((target, status), None)
+        while len(lasting) >= LASTING_REFUSALS_MAX:
+            del lasting[next(iter(lasting))]  # the oldest
+        lasting[target, status] = self._clock() + LASTING_REFUSAL_TTL
 
     def superseded(self, sent: Token) -> bool:
         """Whether ``sent`` is no longer the token held, or a renewal is in flight: its

@@ -30,10 +30,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .events import CALL_LISTENER, Event
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from .response import Response
@@ -142,6 +144,17 @@ class Instrumentation:
                             description="Seconds spent waiting for rate-limit permits"),
         }
 
+    async def operation(self, run: Callable[[], Awaitable[_T]]) -> _T:
+        """Run what happens outside any call (an explicit login, a logout) so that its events
+        are counted and its login or logout span is made, a root span of its own."""
+        if CALL_LISTENER.get() is not None:
+            return await run()
+        token = CALL_LISTENER.set(CallRecord(self, None, "", ""))
+        try:
+            return await run()
+        finally:
+            CALL_LISTENER.reset(token)
+
     async def call(
         self, method: str, route: str, send: Callable[[], Awaitable[Response]]
     ) -> Response:
@@ -193,7 +206,7 @@ class Instrumentation:
         instruments = self._instruments
         if kind in ("login", "refresh", "logout"):
             outcome = event.outcome or "ok"
-            if span is not None and self._tracer is not None:
+            if self._tracer is not None:  # in the call's span, or a root span outside calls
                 self._child_span(event, outcome)
             if instruments is not None:
                 instruments[kind].add(1, {**labels, "outcome": outcome})

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
+import traceback
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import attrs
@@ -15,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import MakeManager
-from tests.toy import CLIENT_SECRET, PASSWORD, Toy, oauth2_grant
+from tests.toy import CLIENT_SECRET, PASSWORD, Toy, json_login, oauth2_grant
 from vendorkit import (
     APIKeyAuth,
     ConnectError,
@@ -363,3 +367,82 @@ async def test_a_login_traceback_with_captured_locals_shows_no_credential(
         caught.value, capture_locals=True).format())
     assert PASSWORD not in rendered and CLIENT_SECRET not in rendered
     assert "password" in rendered or "username" in rendered  # the frames were rendered
+
+
+# --- the secret scan, over every hostile answer above ----------------------------------------
+
+#: A password that JSON escapes and a URL encodes: an echo of it is never the literal text.
+AWKWARD = 'Pa"ss/w0rd &=+ \u00e9-Qx7\\'
+
+
+def _forms(secret: str) -> set[str]:
+    """``secret`` as a server may echo it: verbatim, JSON-escaped, URL-encoded."""
+    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+            quote(secret, safe=""), quote_plus(secret)}
+
+
+def _exception_text(exc: BaseException) -> str:
+    """What an error reporter walking the chain could ship: each link's text, repr,
+    traceback and attributes (a ``request_info`` with its headers, say)."""
+    parts = ["".join(traceback.format_exception(exc))]
+    for link in _chain(exc):
+        parts += [str(link), repr(link)]
+        parts += [repr(value) for value in getattr(link, "__dict__", {}).values()]
+    return "\n".join(parts)
+
+
+async def test_no_hostile_answer_puts_a_secret_anywhere_in_any_form(
+    toy: Toy, make_manager: MakeManager, elsewhere: Elsewhere, issuer: Issuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    errors: list[BaseException] = []
+
+    async def refused(manager: SessionManager, call: Any) -> None:
+        with pytest.raises(VendorkitError) as caught:
+            await call(manager)
+        errors.append(caught.value)
+
+    # A login redirected to another origin; a refusal echoing the password escaped and encoded.
+    async with SessionManager(toy.base_url, json_login(toy, password=AWKWARD)) as awkward:
+        toy.answer_next(1, route="POST /login", status=307,
+                        headers={"Location": elsewhere.base_url + "/login"})
+        await refused(awkward, lambda m: m.login())
+        toy.answer_next(1, route="POST /login", status=401, body={
+            "error": "invalid_grant", "detail": f"password {AWKWARD} is wrong",
+            "query": "username=u&password=" + quote_plus(AWKWARD),
+            "encoded": quote(AWKWARD, safe=""),
+        })
+        await refused(awkward, lambda m: m.login())
+    # An API key in a custom header, redirected to another origin.
+    auth = APIKeyAuth(vendor="toy", api_key=API_KEY, header_name="X-API-Key", scheme="")
+    async with SessionManager(toy.base_url, auth) as keyed:
+        toy.answer_next(1, status=302, headers={"Location": elsewhere.base_url + "/data"})
+        await refused(keyed, lambda m: m.request("GET", "/data"))
+    # A discovery document sending the password and the client secret elsewhere.
+    own = issuer.base_url + "/realms/r"
+    issuer.document = {"issuer": own, "token_endpoint": elsewhere.base_url + "/token"}
+    oidc = OIDCPasswordGrant(vendor="oidc", issuer=own, client_id="c",
+                             client_secret=CLIENT_SECRET, username="u", password=AWKWARD)
+    async with SessionManager(issuer.base_url, oidc) as discovering:
+        await refused(discovering, lambda m: m.login())
+    # A redirect loop on an API call made with a bearer token.
+    manager = make_manager("json")
+    await manager.login()
+    toy.answer_next(20, status=302, headers={"Location": "/data"})
+    await refused(manager, lambda m: m.request("GET", "/data"))
+
+    assert [type(e).__name__ for e in errors] == [
+        "RedirectError", "AuthenticationError", "RedirectError", "ResponseParseError",
+        "RedirectError"]
+    assert elsewhere.received == []
+    evidence = "\n".join([
+        *(_exception_text(e) for e in errors),
+        *(record.getMessage() for record in caplog.records),
+        *(repr(vars(record)) for record in caplog.records),  # ``extra`` fields
+        repr(manager), repr(oidc), repr(auth),
+    ])
+    secrets = [AWKWARD, PASSWORD, CLIENT_SECRET, API_KEY, *toy.issued]
+    found = [form for secret in secrets for form in _forms(secret) if form in evidence]
+    assert found == []
+    assert "***" in _exception_text(errors[1])  # the echo was there, masked in every form

@@ -122,7 +122,7 @@ async def test_organizations_as_one_object_or_in_an_envelope_are_read(
 
 @pytest.mark.parametrize("body", [None, {"data": None}, {"data": {"list": None}}, []],
                          ids=["null", "data-null", "list-null", "empty"])
-async def test_organizations_answered_null_or_an_empty_envelope_are_none(
+async def test_organizations_answered_null_or_an_empty_envelope_are_empty(
     recorder: StartRecorder, body: object
 ) -> None:
     assert await _organizations_answered(recorder, body) == []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import vendorkit
 from vendorkit import AuthenticationError, BadRequestError, Token
@@ -122,6 +124,37 @@ async def test_an_enrichment_answer_that_does_not_fit_keeps_the_created_jobs_id(
     assert (error.model, error.field) == ("RequestStatus", "request_id")
     assert "RequestStatus.request_id" in str(error)
     assert len(server.find("POST", ENRICH_PATH)) == 1  # a POST is never replayed: one job
+
+
+async def test_a_400_naming_the_content_type_switches_the_login_to_json_for_good(
+    recorder: StartRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The seed's curl sends JSON; a server that takes only that may refuse multipart with
+    # a 400 whose reason names the content type (DRF's words), not a 415.
+    token = {"access_token": "wk-at", "token_type": "Bearer", "expires_in": 3600,
+             "refresh_token": "wk-rt"}
+
+    async def json_only(request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            return web.json_response(
+                {"detail": f'Unsupported media type "{request.content_type}" in request.'},
+                status=400,
+            )
+        return web.json_response(token)
+
+    server = await recorder({("POST", TOKEN_PATH): json_only})
+    caplog.set_level(logging.INFO, logger="vendorkit")
+    async with vendorkit.WokeloClient("cid", "csecret", "me@example.com", "pw-Zk3",
+                                      base_url=server.base_url) as client:
+        assert (await client.login()).access_token == "wk-at"
+        assert (await client.login()).access_token == "wk-at"  # a later login goes as JSON at once
+
+    sent = [r.content_type for r in server.find("POST", TOKEN_PATH)]
+    assert sent == ["multipart/form-data", "application/json", "application/json"]
+    assert server.find("POST", TOKEN_PATH)[1].fields["password"] == "pw-Zk3"
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("json" in line and "multipart" in line for line in said), said
+    assert not any("pw-Zk3" in line or "csecret" in line for line in said)
 
 
 async def test_enrichment_of_a_failing_company_ends_failed_without_data(
