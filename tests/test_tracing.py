@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.conftest import MakeManager, metric_points
 from tests.toy import CLIENT_SECRET, PASSWORD, Toy
 from vendorkit import NotFoundError, RetryPolicy
+from vendorkit.events import EVENT_KINDS, Event
 
 
 async def test_a_call_with_a_login_and_one_503_retry_is_one_client_span_holding_both(
@@ -95,6 +96,29 @@ async def test_a_refresh_a_429_wait_and_a_logout_show_as_spans_events_and_counte
     exported = json.dumps([s.to_json() for s in spans]) + str(points)
     for secret in (PASSWORD, CLIENT_SECRET, *toy.issued):
         assert secret not in exported
+
+
+async def test_hooks_get_typed_events_with_route_status_attempt_and_elapsed(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    seen: list[Event] = []
+    manager = make_manager("oauth2", retry=RetryPolicy(base_delay=0.01),
+                           event_hooks={kind: [seen.append] for kind in EVENT_KINDS})
+    toy.answer_next(1, status=503)
+
+    await manager.request("GET", "/{what}", path_params={"what": "data"})
+
+    assert all(isinstance(event, Event) and event.vendor == "toy" for event in seen)
+    login = next(e for e in seen if e.kind == "login")
+    assert (login.reason, login.outcome) == ("no token", "ok")
+    assert login.expires_in is not None and login.elapsed is not None and login.elapsed > 0
+    calls = [e for e in seen if e.kind == "request" and e.route == "/{what}"]
+    assert [(e.method, e.status, e.attempt) for e in calls] == [("GET", 503, 1), ("GET", 200, 2)]
+    assert all(e.elapsed is not None and e.elapsed > 0 for e in calls)
+    (retry,) = [e for e in seen if e.kind == "retry"]
+    assert (retry.route, retry.status, retry.attempt, retry.cause) == ("/{what}", 503, 1, "503")
+    assert retry.delay is not None and retry.delay >= 0
+    assert not any(e.route == "/data" for e in seen)  # the template, never the filled path
 
 
 async def test_a_failed_call_sets_error_type_and_an_error_status(
