@@ -230,6 +230,27 @@ async def test_a_403_that_survives_relogin_raises_permission_denied(
         assert token is not None and token.access_token not in str(caught.value)
 
 
+async def test_a_forbidden_customer_among_readable_ones_costs_one_login_and_loses_no_call(
+    vendorkit_sandbox: SandboxFactory,
+) -> None:
+    # The "forbidden-cid" variant: one customer this key may not read answers 403 with a
+    # valid token, Cloud4Wi's own expired-token status. A collector walks its customers.
+    async with vendorkit_sandbox("cloud4wi", variants="forbidden-cid") as (client, sandbox):
+        read = refused = 0
+        for index in range(30):
+            if index == 15:
+                sandbox.state.revoke_all_tokens()  # a real expiry 403 mid-run still re-logs in
+            try:
+                await client.get_organizations("cid-forbidden" if index % 3 == 0 else "cid-1")
+                read += 1
+            except PermissionDeniedError:
+                refused += 1
+
+        assert (read, refused) == (20, 10)  # every readable call answered, none lost
+        # The first login, the one that proved the 403 lasts, the one after the revocation.
+        assert sandbox.state.counters.logins == 3
+
+
 async def test_short_lived_token_is_replaced_by_a_new_login_before_it_expires(
     vendorkit_sandbox: SandboxFactory, until_renewal: Renewal
 ) -> None:
