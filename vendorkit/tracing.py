@@ -149,11 +149,7 @@ class Instrumentation:
         are counted and its login or logout span is made, a root span of its own."""
         if CALL_LISTENER.get() is not None:
             return await run()
-        token = CALL_LISTENER.set(CallRecord(self, None, "", ""))
-        try:
-            return await run()
-        finally:
-            CALL_LISTENER.reset(token)
+        return await _listened(CallRecord(self, None, "", ""), run)
 
     async def call(
         self, method: str, route: str, send: Callable[[], Awaitable[Response]]
@@ -166,11 +162,7 @@ class Instrumentation:
             "vendorkit.vendor": self.vendor,
         }
         if tracer is None:
-            token = CALL_LISTENER.set(CallRecord(self, None, method, route))
-            try:
-                return await send()
-            finally:
-                CALL_LISTENER.reset(token)
+            return await _listened(CallRecord(self, None, method, route), send)
         with tracer.start_as_current_span(
             f"{method} {route}", kind=SpanKind.CLIENT, attributes=attributes,
             record_exception=False, set_status_on_exception=False,
@@ -237,6 +229,15 @@ class Instrumentation:
             span.set_attribute("error.type", event.cause or outcome)
             span.set_status(Status(StatusCode.ERROR, event.cause or outcome))
         span.end(end_time=end)
+
+
+async def _listened(record: CallRecord, run: Callable[[], Awaitable[_T]]) -> _T:
+    """``run()`` with ``record`` hearing the session's events (``CALL_LISTENER``)."""
+    token = CALL_LISTENER.set(record)
+    try:
+        return await run()
+    finally:
+        CALL_LISTENER.reset(token)
 
 
 def _event_attributes(event: Event) -> dict[str, Any]:
