@@ -1,5 +1,5 @@
 """The contenders: the same authenticated, JSON-decoded GET of Cloud4Wi organizations, by
-nine clients, and the driver that times N of them at a given concurrency.
+eleven clients, and the driver that times N of them at a given concurrency.
 
 The runner starts one fresh process per measurement, so CPU time and peak RSS are the
 contender's own; this module therefore imports no HTTP library until a contender is set
@@ -98,6 +98,49 @@ async def _aiohttp(target: Target, cold: bool) -> tuple[Call, Close]:
             if resp.status != 200:
                 raise CallFailed(f"HTTP {resp.status}")
             return await resp.json()
+
+    return call, session.close
+
+
+async def _aiohttp_models(target: Target, cold: bool) -> tuple[Call, Close]:
+    """Raw aiohttp that returns the typed call's result with no library between: the body
+    decoded by orjson (the stdlib without it) and the same frozen attrs ``Organization``s
+    built by hand-written code (attrs' own ``__init__``, unknown keys to ``extra``), with
+    none of vendorkit's checks. The ceiling of any client returning these models (issue 15)."""
+    import aiohttp
+
+    from vendorkit.vendors.cloud4wi import Organization
+
+    loads: Callable[[bytes], Any]
+    try:
+        from orjson import loads
+    except ImportError:  # pragma: no cover - the bench extra installs it
+        from json import loads
+
+    known = frozenset(("id", "name", "cid", "created", "created_absolute", "updated",
+                       "status", "tags"))
+
+    def organization(o: dict[str, Any]) -> Organization:
+        return Organization(
+            id=o.get("id"), name=o.get("name"), cid=o.get("cid"), created=o.get("created"),
+            created_absolute=o.get("created_absolute"), updated=o.get("updated"),
+            status=o.get("status"), tags=list(o.get("tags") or ()),
+            extra={k: v for k, v in o.items() if k not in known},
+        )
+
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
+    async with session.post(target.base_url + LOGIN_PATH, json=target.login_body) as resp:
+        if resp.status != 200:
+            raise CallFailed(f"login answered HTTP {resp.status}")
+        token = (await resp.json())["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = target.url
+
+    async def call() -> object:
+        async with session.get(url, headers=headers) as resp:
+            if resp.status != 200:
+                raise CallFailed(f"HTTP {resp.status}")
+            return [organization(o) for o in loads(await resp.read())]
 
     return call, session.close
 
@@ -249,6 +292,8 @@ CONTENDERS = {c.name: c for c in (
               "aiohttp"),
     Contender("vendorkit", "vendorkit get_organizations (typed)", "asyncio", _vendorkit,
               "aiohttp"),
+    Contender("aiohttp-models", "raw aiohttp + orjson + hand-built models (typed ceiling)",
+              "asyncio", _aiohttp_models, "aiohttp"),
     Contender("vendorkit-request", "vendorkit request() + .json()", "asyncio",
               _vendorkit_request, "aiohttp"),
     Contender("httpx", "httpx.AsyncClient + hand-set Bearer", "asyncio", _httpx, "aiohttp"),
@@ -261,6 +306,8 @@ CONTENDERS = {c.name: c for c in (
               "aiohttp-uvloop"),
     Contender("vendorkit-uvloop", "vendorkit get_organizations under uvloop", "uvloop",
               _vendorkit, "aiohttp-uvloop"),
+    Contender("aiohttp-models-uvloop", "hand-built models ceiling under uvloop", "uvloop",
+              _aiohttp_models, "aiohttp-uvloop"),
 )}
 
 
