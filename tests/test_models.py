@@ -4,6 +4,7 @@ lists read from any plausible shape of answer."""
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import attrs
@@ -292,6 +293,23 @@ def test_generated_fast_path_gives_what_cattrs_gives(cls: type, data: st.DataObj
     assert got == expected
     assert repr(got) == repr(expected)  # the same types (1 is not "1" nor 1.0), keys in order
 
+
+
+def test_extra_from_the_fast_path_keeps_the_answers_order_and_takes_no_more_memory() -> None:
+    from vendorkit.vendors.cloud4wi import Organization
+
+    answer = [{"id": "o1", "name": "n", "cid": "c", "created": "t", "zeta": 1,
+               "created_absolute": 1, "updated": "u", "status": "active", "alpha": [2],
+               "tags": ["a", 3]}]
+
+    [organization] = structure_list(answer, Organization)
+
+    assert list(organization.extra.items()) == [("zeta", 1), ("alpha", [2])]
+    assert organization.tags == ["a", "3"]
+    # Built fresh, not left over from a copy of the answer with the known keys popped
+    # (a dict keeps its table when keys are removed: 272 bytes here, not 184).
+    fresh = {k: v for k, v in organization.extra.items()}
+    assert sys.getsizeof(organization.extra) == sys.getsizeof(fresh)
 
 @model
 @attrs.frozen
