@@ -300,16 +300,23 @@ def test_extra_from_the_fast_path_keeps_the_answers_order_and_takes_no_more_memo
 
     answer = [{"id": "o1", "name": "n", "cid": "c", "created": "t", "zeta": 1,
                "created_absolute": 1, "updated": "u", "status": "active", "alpha": [2],
-               "tags": ["a", 3]}]
+               "tags": ["a", 3]},
+              {"id": "o2", "name": "n", "cid": "c", "created": "t", "created_absolute": 1,
+               "updated": "u", "status": "active", "tags": [], "theme": {"x": 1}},
+              {"id": "o3", "name": "n", "cid": "c", "created": "t", "created_absolute": 1,
+               "updated": "u", "status": "active", "tags": []}]
 
-    [organization] = structure_list(answer, Organization)
+    two, one, none = structure_list(answer, Organization)
 
-    assert list(organization.extra.items()) == [("zeta", 1), ("alpha", [2])]
-    assert organization.tags == ["a", "3"]
-    # Built fresh, not left over from a copy of the answer with the known keys popped
-    # (a dict keeps its table when keys are removed: 272 bytes here, not 184).
-    fresh = {k: v for k, v in organization.extra.items()}
-    assert sys.getsizeof(organization.extra) == sys.getsizeof(fresh)
+    assert list(two.extra.items()) == [("zeta", 1), ("alpha", [2])]
+    assert two.tags == ["a", "3"]
+    assert one.extra == {"theme": {"x": 1}}
+    assert none.extra == {}
+    for organization in (two, one, none):
+        # Built fresh, not left over from a copy of the answer with the known keys popped
+        # (a dict keeps its table when keys are removed: 272 bytes for one key, not 184).
+        fresh = {k: v for k, v in organization.extra.items()}
+        assert sys.getsizeof(organization.extra) == sys.getsizeof(fresh)
 
 @model
 @attrs.frozen
