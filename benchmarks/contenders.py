@@ -27,7 +27,10 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["CONTENDERS", "Contender", "Target", "drive", "measure"]
 
@@ -81,8 +84,8 @@ def _jwt_expiry(token: str) -> float:
 # --- the contenders ----------------------------------------------------------------------
 
 
-async def _aiohttp(target: Target, cold: bool) -> tuple[Call, Close]:
-    """Raw aiohttp, a hand-set Bearer header: the floor."""
+async def _aiohttp_logged_in(target: Target) -> tuple[aiohttp.ClientSession, dict[str, str]]:
+    """An aiohttp session and the Bearer header of a login made by hand."""
     import aiohttp
 
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
@@ -90,7 +93,12 @@ async def _aiohttp(target: Target, cold: bool) -> tuple[Call, Close]:
         if resp.status != 200:
             raise CallFailed(f"login answered HTTP {resp.status}")
         token = (await resp.json())["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    return session, {"Authorization": f"Bearer {token}"}
+
+
+async def _aiohttp(target: Target, cold: bool) -> tuple[Call, Close]:
+    """Raw aiohttp, a hand-set Bearer header: the floor."""
+    session, headers = await _aiohttp_logged_in(target)
     url = target.url
 
     async def call() -> object:
@@ -107,8 +115,6 @@ async def _aiohttp_models(target: Target, cold: bool) -> tuple[Call, Close]:
     decoded by orjson (the stdlib without it) and the same frozen attrs ``Organization``s
     built by hand-written code (attrs' own ``__init__``, unknown keys to ``extra``), with
     none of vendorkit's checks. The ceiling of any client returning these models (issue 15)."""
-    import aiohttp
-
     from vendorkit.vendors.cloud4wi import Organization
 
     loads: Callable[[bytes], Any]
@@ -128,12 +134,7 @@ async def _aiohttp_models(target: Target, cold: bool) -> tuple[Call, Close]:
             extra={k: v for k, v in o.items() if k not in known},
         )
 
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
-    async with session.post(target.base_url + LOGIN_PATH, json=target.login_body) as resp:
-        if resp.status != 200:
-            raise CallFailed(f"login answered HTTP {resp.status}")
-        token = (await resp.json())["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    session, headers = await _aiohttp_logged_in(target)
     url = target.url
 
     async def call() -> object:

@@ -442,7 +442,7 @@ def _fast_structure(cls: type[T]) -> Callable[[dict[str, Any]], T] | None:
     setters = _slot_setters(cls)
     # With an extra field, the known keys are popped from a copy of the answer, and what
     # is left is ``extra``, in the answer's order: one dict copy in C instead of a set
-    # difference and a comprehension (half the cost of a model with one unknown key).
+    # difference and a comprehension (an Organization: 25.5k -> 18k instructions).
     source_dict = "r" if extras else "o"
     lines = ["    r = o.copy()"] if extras else []
     arguments = []
