@@ -327,3 +327,24 @@ async def test_refused_refresh_and_failed_login_reach_every_waiter_then_later_ca
     response = await manager.request("GET", "/data")  # a later call tries again, and heals
     assert response.json()["generation"] == 2
     assert toy.counters.logins + toy.counters.refreshes == 2  # one renewal, by either
+
+
+async def test_a_rejection_that_joins_a_refresh_does_not_make_its_token_a_final_cure(
+    toy: Toy, make_manager: MakeManager
+) -> None:
+    toy.token_lifetime = 2.0  # advisory window from 1.0 s (half), mandatory from 1.5 s
+    toy.refresh_answer_delay = 0.3  # the refreshed token is issued, then answered 0.3 s later
+    manager = make_manager("oauth2")
+    await manager.get_token()
+    await asyncio.sleep(1.1)
+    await manager.tokens.get(manager._login_transport)  # a refresh starts in the background
+    await asyncio.sleep(0.1)
+    toy.revoke_all_tokens()  # a mass revocation: the held token and the refresh's new one
+
+    # Refused, the call joins the refresh (not a login of its own); the refreshed token is
+    # refused in turn: that is no proof that fresh tokens are refused, so it logs in.
+    response = await manager.request("GET", "/data")
+
+    assert response.status == 200
+    assert toy.counters.refreshes == 1
+    assert toy.counters.logins == 2

@@ -99,6 +99,8 @@ class Toy:
         #: Seconds a login / a refresh takes, to widen races.
         self.login_delay = 0.0
         self.refresh_delay = 0.0
+        #: Seconds between issuing a refreshed token and answering with it.
+        self.refresh_answer_delay = 0.0
         #: A refresh revokes the access token it replaces as it starts (Django OAuth Toolkit).
         self.refresh_revokes_access = False
         #: Error bodies of failed logins and refreshes quote what was sent (secrets too).
@@ -310,7 +312,9 @@ class Toy:
             old.refresh_token = ""  # rotation: a refresh token works once
             old.revoked = old.revoked or self.refresh_revokes_access
             await asyncio.sleep(self.refresh_delay)
-            return self._token_answer(self._issue(), oauth=True)
+            issued = self._issue()
+            await asyncio.sleep(self.refresh_answer_delay)
+            return self._token_answer(issued, oauth=True)
         return web.json_response({"error": "unsupported_grant_type"}, status=400)
 
     async def _revoke(self, request: web.Request) -> web.Response:

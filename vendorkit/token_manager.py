@@ -98,6 +98,8 @@ class TokenManager:
         self._retry_refresh_at = 0.0
         self._flight: asyncio.Task[Token] | None = None
         self._flight_loop: asyncio.AbstractEventLoop | None = None
+        #: Why the latest flight was started ("rejected", "explicit", None: a renewal).
+        self._flight_reason: str | None = None
         #: The token obtained because the server rejected its predecessor with this status,
         #: until the server accepts it once.
         self._cure: tuple[Token, int] | None = None
@@ -215,8 +217,14 @@ class TokenManager:
         if current is not None:
             self._adopt(None)
             await self.store.delete(self.key, only_if=sent)
-        token = await asyncio.shield(self._start_flight(transport, stale=sent, reason="rejected"))
-        if self._cure is None or not same_token(self._cure[0], token):
+        flight = self._start_flight(transport, stale=sent, reason="rejected")
+        # Only a login started for a rejection gives a cure (judge()). A refresh or login
+        # already running, which this one joins, may have been answered with a token issued
+        # before whatever made the server refuse ``sent`` (a mass revocation): its refusal
+        # proves nothing against fresh tokens, and a final verdict would lose the call.
+        for_rejection = self._flight_reason == "rejected"
+        token = await asyncio.shield(flight)
+        if for_rejection and (self._cure is None or not same_token(self._cure[0], token)):
             self._cure = (token, status)
         return token
 
@@ -274,7 +282,7 @@ class TokenManager:
         loop = asyncio.get_running_loop()
         flight = loop.create_task(self._obtain(transport, stale, reason))
         flight.add_done_callback(self._flight_done)
-        self._flight, self._flight_loop = flight, loop
+        self._flight, self._flight_loop, self._flight_reason = flight, loop, reason
         return flight
 
     def _flight_done(self, flight: asyncio.Task[Token]) -> None:
